@@ -1,0 +1,80 @@
+#pragma once
+// Backend: the heavy operations of a model over a batch, behind one small
+// interface. `reference` (plain loops) is the oracle every faster backend is
+// tested against.
+//
+// Layouts: activations are NHWC; conv weights are PyTorch's [out, in, kh, kw];
+// dense weights are PyTorch's [out, in]. All ops write every element of their
+// output except those documented as accumulating.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace igscope {
+
+struct Conv2dGeometry {
+  int64_t batch = 1;
+  int64_t in_h = 0, in_w = 0, in_c = 0;
+  int64_t out_c = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+
+  int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
+  int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+};
+
+struct Pool2dGeometry {
+  int64_t batch = 1;
+  int64_t in_h = 0, in_w = 0, channels = 0;
+  int64_t kernel_h = 2, kernel_w = 2;
+  int64_t stride_h = 2, stride_w = 2;
+
+  int64_t out_h() const { return (in_h - kernel_h) / stride_h + 1; }
+  int64_t out_w() const { return (in_w - kernel_w) / stride_w + 1; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // out[n,oy,ox,o] = bias[o] + sum_{i,ky,kx} in[n,oy*s-p+ky,ox*s-p+kx,i] * w[o,i,ky,kx]
+  virtual void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
+                              const float* bias, float* out) = 0;
+  // din = d(sum dout*out)/d(in); overwrites din.
+  virtual void conv2d_backward_input(const Conv2dGeometry& g, const float* dout,
+                                     const float* weight, float* din) = 0;
+  // Accumulates into dweight [out,in,kh,kw] and dbias [out].
+  virtual void conv2d_backward_params(const Conv2dGeometry& g, const float* in, const float* dout,
+                                      float* dweight, float* dbias) = 0;
+
+  // y[n,o] = b[o] + sum_i x[n,i] * w[o,i]
+  virtual void dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
+                             const float* weight, const float* bias, float* y) = 0;
+  // dx = dy * w; overwrites dx.
+  virtual void dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
+                                    const float* weight, float* dx) = 0;
+  // Accumulates dw += dy^T x and db += sum_n dy.
+  virtual void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
+                                     const float* dy, float* dweight, float* dbias) = 0;
+
+  // Max pooling (no padding). argmax holds, per output element, the flat
+  // index into `in` of the maximum; a tie goes to the first maximum in
+  // row-major window order (as PyTorch does).
+  virtual void maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out,
+                                 int64_t* argmax) = 0;
+  // Overwrites din (size of the input) with dout routed through argmax.
+  virtual void maxpool2d_backward(const Pool2dGeometry& g, const float* dout,
+                                  const int64_t* argmax, float* din) = 0;
+
+  virtual void relu_forward(int64_t count, const float* in, float* out) = 0;
+  // din = dout where out > 0, else 0.
+  virtual void relu_backward(int64_t count, const float* out, const float* dout, float* din) = 0;
+};
+
+// Backends by name (see available_backends()).
+std::unique_ptr<Backend> make_backend(const std::string& name);
+std::string available_backends();
+
+}  // namespace igscope

@@ -1,0 +1,31 @@
+#pragma once
+#include "igscope/backend/backend.h"
+
+namespace igscope {
+
+// Plain, obvious loops: slow, single-threaded, and the oracle for every
+// other backend.
+class ReferenceBackend final : public Backend {
+ public:
+  std::string name() const override { return "reference"; }
+  void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
+                      const float* bias, float* out) override;
+  void conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight,
+                             float* din) override;
+  void conv2d_backward_params(const Conv2dGeometry& g, const float* in, const float* dout,
+                              float* dweight, float* dbias) override;
+  void dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
+                     const float* weight, const float* bias, float* y) override;
+  void dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
+                            const float* weight, float* dx) override;
+  void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
+                             const float* dy, float* dweight, float* dbias) override;
+  void maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out,
+                         int64_t* argmax) override;
+  void maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax,
+                          float* din) override;
+  void relu_forward(int64_t count, const float* in, float* out) override;
+  void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
+};
+
+}  // namespace igscope

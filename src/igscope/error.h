@@ -1,0 +1,15 @@
+#pragma once
+// Errors raised by the igscope core. Every failure the user can cause (a bad
+// file, a bad parameter) is reported as an igscope::Error with a message that
+// says what was wrong and where.
+#include <stdexcept>
+#include <string>
+
+namespace igscope {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace igscope

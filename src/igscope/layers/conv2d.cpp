@@ -1,0 +1,82 @@
+#include "igscope/layers/conv2d.h"
+
+#include "igscope/error.h"
+
+namespace igscope {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_h, int64_t kernel_w,
+               int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w)
+    : in_c_(in_channels), out_c_(out_channels), kh_(kernel_h), kw_(kernel_w), sh_(stride_h),
+      sw_(stride_w), ph_(pad_h), pw_(pad_w) {
+  if (in_c_ < 1 || out_c_ < 1 || kh_ < 1 || kw_ < 1 || sh_ < 1 || sw_ < 1 || ph_ < 0 || pw_ < 0)
+    throw Error("conv2d: channels, kernel and stride must be >= 1 and padding >= 0");
+  params_.push_back({"weight", Tensor({out_c_, in_c_, kh_, kw_}), Tensor({out_c_, in_c_, kh_, kw_})});
+  params_.push_back({"bias", Tensor({out_c_}), Tensor({out_c_})});
+}
+
+nlohmann::json Conv2d::to_json() const {
+  return {{"type", type()},
+          {"out_channels", out_c_},
+          {"kernel", {kh_, kw_}},
+          {"stride", {sh_, sw_}},
+          {"padding", {ph_, pw_}}};
+}
+
+Conv2dGeometry Conv2d::geometry(const Shape& in) const {
+  if (in.size() != 4 || in[3] != in_c_)
+    throw Error("conv2d: expected input [N, H, W, " + std::to_string(in_c_) + "], got " +
+                shape_to_string(in));
+  Conv2dGeometry g;
+  g.batch = in[0];
+  g.in_h = in[1];
+  g.in_w = in[2];
+  g.in_c = in_c_;
+  g.out_c = out_c_;
+  g.kernel_h = kh_;
+  g.kernel_w = kw_;
+  g.stride_h = sh_;
+  g.stride_w = sw_;
+  g.pad_h = ph_;
+  g.pad_w = pw_;
+  if (g.in_h + 2 * ph_ < kh_ || g.in_w + 2 * pw_ < kw_)
+    throw Error("conv2d: input " + shape_to_string(in) + " is smaller than the kernel");
+  return g;
+}
+
+Shape Conv2d::output_shape(const Shape& in) const {
+  const Conv2dGeometry g = geometry(in);
+  return {g.batch, g.out_h(), g.out_w(), g.out_c};
+}
+
+int64_t Conv2d::multiply_adds(const Shape& in) const {
+  const Conv2dGeometry g = geometry(in);
+  return g.out_h() * g.out_w() * out_c_ * in_c_ * kh_ * kw_;
+}
+
+Tensor Conv2d::forward(const Tensor& in, Backend& backend, Mode mode) {
+  const Conv2dGeometry g = geometry(in.shape());
+  Tensor out(output_shape(in.shape()));
+  backend.conv2d_forward(g, in.data(), weight().data(), bias().data(), out.data());
+  input_shape_ = in.shape();
+  input_ = mode == Mode::Train ? in : Tensor();
+  return out;
+}
+
+Tensor Conv2d::backward_input(const Tensor& dout, Backend& backend) {
+  const Conv2dGeometry g = geometry(input_shape_);
+  check_shape(dout, output_shape(input_shape_), "conv2d backward");
+  Tensor din(input_shape_);
+  backend.conv2d_backward_input(g, dout.data(), weight().data(), din.data());
+  return din;
+}
+
+void Conv2d::backward_params(const Tensor& dout, Backend& backend) {
+  if (input_.shape() != input_shape_)
+    throw Error("conv2d: backward_params needs a forward pass in training mode first");
+  const Conv2dGeometry g = geometry(input_shape_);
+  check_shape(dout, output_shape(input_shape_), "conv2d backward");
+  backend.conv2d_backward_params(g, input_.data(), dout.data(), params_[0].grad.data(),
+                                 params_[1].grad.data());
+}
+
+}  // namespace igscope

@@ -1,0 +1,49 @@
+#include "igscope/layers/dense.h"
+
+#include "igscope/error.h"
+
+namespace igscope {
+
+Dense::Dense(int64_t in_features, int64_t out_features) : in_f_(in_features), out_f_(out_features) {
+  if (in_f_ < 1 || out_f_ < 1) throw Error("dense: in_features and out_features must be >= 1");
+  params_.push_back({"weight", Tensor({out_f_, in_f_}), Tensor({out_f_, in_f_})});
+  params_.push_back({"bias", Tensor({out_f_}), Tensor({out_f_})});
+}
+
+nlohmann::json Dense::to_json() const { return {{"type", type()}, {"out_features", out_f_}}; }
+
+Shape Dense::output_shape(const Shape& in) const {
+  if (in.size() != 2 || in[1] != in_f_)
+    throw Error("dense: expected input [N, " + std::to_string(in_f_) + "], got " + shape_to_string(in));
+  return {in[0], out_f_};
+}
+
+int64_t Dense::multiply_adds(const Shape& in) const {
+  output_shape(in);
+  return in_f_ * out_f_;
+}
+
+Tensor Dense::forward(const Tensor& in, Backend& backend, Mode mode) {
+  Tensor out(output_shape(in.shape()));
+  batch_ = in.dim(0);
+  backend.dense_forward(batch_, in_f_, out_f_, in.data(), weight().data(), bias().data(), out.data());
+  input_ = mode == Mode::Train ? in : Tensor();
+  return out;
+}
+
+Tensor Dense::backward_input(const Tensor& dout, Backend& backend) {
+  check_shape(dout, {batch_, out_f_}, "dense backward");
+  Tensor din({batch_, in_f_});
+  backend.dense_backward_input(batch_, in_f_, out_f_, dout.data(), weight().data(), din.data());
+  return din;
+}
+
+void Dense::backward_params(const Tensor& dout, Backend& backend) {
+  if (input_.shape() != Shape{batch_, in_f_})
+    throw Error("dense: backward_params needs a forward pass in training mode first");
+  check_shape(dout, {batch_, out_f_}, "dense backward");
+  backend.dense_backward_params(batch_, in_f_, out_f_, input_.data(), dout.data(),
+                                params_[0].grad.data(), params_[1].grad.data());
+}
+
+}  // namespace igscope

@@ -1,0 +1,60 @@
+#pragma once
+// Layer: one step of a sequential model, with its hand-written backward pass.
+//
+//   forward(in)          -> out, keeping what the backward pass needs
+//   backward_input(dout) -> din, the gradient with respect to the last input
+//   backward_params(dout)   accumulates the parameters' gradients (training)
+//
+// Shapes are per batch: images are [N, H, W, C] (NHWC), flat data [N, F].
+// Parameters are stored in PyTorch's layouts, under PyTorch's state_dict
+// suffixes ("weight", "bias"), so a model file maps one-to-one onto an
+// nn.Sequential built from the same architecture.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "igscope/backend/backend.h"
+#include "igscope/tensor.h"
+
+namespace igscope {
+
+struct Parameter {
+  std::string suffix;  // "weight" or "bias"
+  Tensor value;
+  Tensor grad;  // same shape as value; accumulated by backward_params
+};
+
+enum class Mode { Eval, Train };
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // The layer's type name as written in architecture JSON ("conv2d", ...).
+  virtual std::string type() const = 0;
+  // The layer's description in architecture JSON (type and hyper-parameters).
+  virtual nlohmann::json to_json() const = 0;
+  // Output shape for an input of the given shape (batch dimension included);
+  // throws igscope::Error when the input shape does not fit the layer.
+  virtual Shape output_shape(const Shape& in) const = 0;
+  // Multiply-adds of one forward pass for one sample of the given shape.
+  virtual int64_t multiply_adds(const Shape& /*in*/) const { return 0; }
+
+  virtual Tensor forward(const Tensor& in, Backend& backend, Mode mode) = 0;
+  virtual Tensor backward_input(const Tensor& dout, Backend& backend) = 0;
+  virtual void backward_params(const Tensor& /*dout*/, Backend& /*backend*/) {}
+
+  std::vector<Parameter>& parameters() { return params_; }
+  const std::vector<Parameter>& parameters() const { return params_; }
+
+ protected:
+  std::vector<Parameter> params_;
+};
+
+// Throws igscope::Error unless `t` has exactly `expected` as its shape.
+void check_shape(const Tensor& t, const Shape& expected, const std::string& what);
+
+}  // namespace igscope

@@ -1,0 +1,19 @@
+#include "igscope/layers/relu.h"
+
+namespace igscope {
+
+Tensor ReLU::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
+  Tensor out(in.shape());
+  backend.relu_forward(in.size(), in.data(), out.data());
+  output_ = out;
+  return out;
+}
+
+Tensor ReLU::backward_input(const Tensor& dout, Backend& backend) {
+  check_shape(dout, output_.shape(), "relu backward");
+  Tensor din(dout.shape());
+  backend.relu_backward(dout.size(), output_.data(), dout.data(), din.data());
+  return din;
+}
+
+}  // namespace igscope

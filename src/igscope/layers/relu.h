@@ -1,0 +1,20 @@
+#pragma once
+#include "igscope/layers/layer.h"
+
+namespace igscope {
+
+// max(x, 0), elementwise; the gradient at exactly 0 is 0 (as in PyTorch).
+class ReLU final : public Layer {
+ public:
+  std::string type() const override { return "relu"; }
+  nlohmann::json to_json() const override { return {{"type", type()}}; }
+  Shape output_shape(const Shape& in) const override { return in; }
+
+  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
+  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+
+ private:
+  Tensor output_;  // kept by forward: the mask is output > 0
+};
+
+}  // namespace igscope

@@ -1,0 +1,73 @@
+#include "igscope/tensor.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "igscope/error.h"
+
+namespace igscope {
+
+namespace {
+constexpr size_t kAlignment = 64;
+
+float* allocate_aligned(int64_t count) {
+  if (count == 0) return nullptr;
+  size_t bytes = static_cast<size_t>(count) * sizeof(float);
+  bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return static_cast<float*>(p);
+}
+}  // namespace
+
+std::string shape_to_string(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw Error("negative dimension in shape " + shape_to_string(shape));
+    n *= d;
+  }
+  return n;
+}
+
+void Tensor::AlignedFree::operator()(float* p) const { std::free(p); }
+
+Tensor::Tensor(Shape shape) : Tensor(std::move(shape), 0.0f) {}
+
+Tensor::Tensor(Shape shape, float fill_value)
+    : shape_(std::move(shape)), size_(shape_numel(shape_)), data_(allocate_aligned(size_)) {
+  fill(fill_value);
+}
+
+Tensor::Tensor(const Tensor& other)
+    : shape_(other.shape_), size_(other.size_), data_(allocate_aligned(other.size_)) {
+  if (size_) std::memcpy(data_.get(), other.data_.get(), static_cast<size_t>(size_) * sizeof(float));
+}
+
+Tensor& Tensor::operator=(const Tensor& other) {
+  if (this != &other) {
+    Tensor copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+void Tensor::fill(float value) { std::fill(data_.get(), data_.get() + size_, value); }
+
+void Tensor::reshape(Shape shape) {
+  if (shape_numel(shape) != size_)
+    throw Error("cannot reshape " + shape_to_string(shape_) + " to " + shape_to_string(shape));
+  shape_ = std::move(shape);
+}
+
+}  // namespace igscope

@@ -1,0 +1,97 @@
+"""An independent reading of igscope model files in PyTorch.
+
+Parses the .safetensors container with json + numpy (no igscope code), builds
+an nn.Sequential from the architecture in __metadata__, and loads the tensors
+with load_state_dict(strict=True). Inputs are NHWC as igscope takes them; the
+network runs NCHW as PyTorch does.
+"""
+import json
+import struct
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    data = raw[8 + n :]
+    metadata = header.pop("__metadata__", {})
+    tensors = {}
+    for name, entry in header.items():
+        assert entry["dtype"] == "F32", entry
+        begin, end = entry["data_offsets"]
+        arr = np.frombuffer(data[begin:end], dtype="<f4").reshape(entry["shape"])
+        tensors[name] = torch.from_numpy(arr.copy())
+    return metadata, tensors
+
+
+def pair(v):
+    return tuple(v) if isinstance(v, list) else (v, v)
+
+
+def build_sequential(arch):
+    """nn.Sequential from igscope architecture JSON (same layer indices)."""
+    shape = list(arch["input"])  # [H, W, C] or [F]
+    chw = len(shape) == 3
+    channels = shape[2] if chw else None
+    features = None if chw else shape[0]
+    layers = []
+    for spec in arch["layers"]:
+        t = spec["type"]
+        if t == "conv2d":
+            conv = nn.Conv2d(
+                channels,
+                spec["out_channels"],
+                pair(spec["kernel"]),
+                stride=pair(spec.get("stride", 1)),
+                padding=pair(spec.get("padding", 0)),
+            )
+            layers.append(conv)
+            channels = spec["out_channels"]
+        elif t == "maxpool2d":
+            k = pair(spec["kernel"])
+            layers.append(nn.MaxPool2d(k, stride=pair(spec.get("stride", spec["kernel"]))))
+        elif t == "relu":
+            layers.append(nn.ReLU())
+        elif t == "dropout":
+            layers.append(nn.Dropout(spec.get("p", 0.5)))
+        elif t == "flatten":
+            layers.append(nn.Flatten())
+            features = None  # inferred lazily below
+        elif t == "dense":
+            layers.append(nn.LazyLinear(spec["out_features"]))
+        elif t == "softmax":
+            layers.append(nn.Softmax(dim=1))
+        elif t == "log_softmax":
+            layers.append(nn.LogSoftmax(dim=1))
+        else:
+            raise ValueError(f"unknown layer type {t}")
+    model = nn.Sequential(*layers)
+    # Materialise the lazy dense layers with one dummy pass.
+    sample = torch.zeros(1, shape[2], shape[0], shape[1]) if chw else torch.zeros(1, features)
+    with torch.no_grad():
+        model(sample)
+    return model
+
+
+def load_model(path):
+    metadata, tensors = read_safetensors(path)
+    arch = json.loads(metadata["architecture"])
+    model = build_sequential(arch)
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return model, arch
+
+
+def to_torch_input(x_nhwc):
+    """NHWC numpy batch -> NCHW torch tensor (flat inputs pass through)."""
+    t = torch.from_numpy(np.ascontiguousarray(x_nhwc, dtype=np.float32))
+    return t.permute(0, 3, 1, 2).contiguous() if t.dim() == 4 else t
+
+
+def to_nhwc(t):
+    return t.permute(0, 2, 3, 1).contiguous().numpy() if t.dim() == 4 else t.numpy()
