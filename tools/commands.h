@@ -1,0 +1,11 @@
+#pragma once
+// Each igscope subcommand lives in its own file (tools/cmd_*.cpp) and
+// registers itself here; main() only parses and reports errors.
+#include <CLI/CLI.hpp>
+
+namespace igscope::tools {
+
+void add_info_command(CLI::App& app);
+void add_init_command(CLI::App& app);
+
+}  // namespace igscope::tools
