@@ -73,8 +73,10 @@ class Backend {
   virtual void relu_backward(int64_t count, const float* out, const float* dout, float* din) = 0;
 };
 
-// Backends by name (see available_backends()).
-std::unique_ptr<Backend> make_backend(const std::string& name);
-std::string available_backends();
+// Backends by name (see available_backends()); threads: 0 means all cores
+// (ignored by single-threaded backends).
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);
+std::string available_backends();  // comma-separated names
+std::string default_backend();     // the fastest backend of this build
 
 }  // namespace igscope

@@ -1,0 +1,126 @@
+#include "igscope/backend/eigen.h"
+
+#include <algorithm>
+
+#include <Eigen/Core>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace igscope {
+
+namespace {
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MapRow = Eigen::Map<RowMatrix>;
+using ConstMapRow = Eigen::Map<const RowMatrix>;
+using ConstMapVector = Eigen::Map<const Eigen::RowVectorXf>;
+using MapVector = Eigen::Map<Eigen::RowVectorXf>;
+
+int64_t patch_size(const Conv2dGeometry& g) { return g.in_c * g.kernel_h * g.kernel_w; }
+int64_t pixels(const Conv2dGeometry& g) { return g.batch * g.out_h() * g.out_w(); }
+}  // namespace
+
+EigenBackend::EigenBackend(int threads) {
+#ifdef _OPENMP
+  threads_ = threads > 0 ? threads : omp_get_num_procs();
+#else
+  threads_ = 1;
+  (void)threads;
+#endif
+}
+
+void EigenBackend::im2col(const Conv2dGeometry& g, const float* in) {
+  const int64_t k = patch_size(g), oh = g.out_h(), ow = g.out_w();
+  columns_.resize(static_cast<size_t>(pixels(g) * k));
+  float* cols = columns_.data();
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (int64_t p = 0; p < pixels(g); ++p) {
+    const int64_t n = p / (oh * ow), oy = (p / ow) % oh, ox = p % ow;
+    float* row = cols + p * k;
+    for (int64_t c = 0; c < g.in_c; ++c)
+      for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+        const int64_t iy = oy * g.stride_h - g.pad_h + ky;
+        for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+          const int64_t ix = ox * g.stride_w - g.pad_w + kx;
+          const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+          row[(c * g.kernel_h + ky) * g.kernel_w + kx] =
+              inside ? in[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + c] : 0.0f;
+        }
+      }
+  }
+}
+
+void EigenBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
+                                  float* out) {
+  Eigen::setNbThreads(threads_);
+  im2col(g, in);
+  const int64_t k = patch_size(g), p = pixels(g);
+  ConstMapRow cols(columns_.data(), p, k);
+  ConstMapRow w(weight, g.out_c, k);
+  MapRow o(out, p, g.out_c);
+  o.noalias() = cols * w.transpose();
+  if (bias) o.rowwise() += ConstMapVector(bias, g.out_c);
+}
+
+void EigenBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight,
+                                         float* din) {
+  Eigen::setNbThreads(threads_);
+  const int64_t k = patch_size(g), p = pixels(g), oh = g.out_h(), ow = g.out_w();
+  columns_.resize(static_cast<size_t>(p * k));
+  MapRow dcols(columns_.data(), p, k);
+  dcols.noalias() = ConstMapRow(dout, p, g.out_c) * ConstMapRow(weight, g.out_c, k);
+  // col2im: scatter-add each patch gradient back; images are disjoint, so one thread per image.
+  const float* cols = columns_.data();
+  std::fill(din, din + g.batch * g.in_h * g.in_w * g.in_c, 0.0f);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const float* row = cols + ((n * oh + oy) * ow + ox) * k;
+        for (int64_t c = 0; c < g.in_c; ++c)
+          for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+            const int64_t iy = oy * g.stride_h - g.pad_h + ky;
+            if (iy < 0 || iy >= g.in_h) continue;
+            for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+              const int64_t ix = ox * g.stride_w - g.pad_w + kx;
+              if (ix < 0 || ix >= g.in_w) continue;
+              din[((n * g.in_h + iy) * g.in_w + ix) * g.in_c + c] += row[(c * g.kernel_h + ky) * g.kernel_w + kx];
+            }
+          }
+      }
+}
+
+void EigenBackend::conv2d_backward_params(const Conv2dGeometry& g, const float* in, const float* dout,
+                                          float* dweight, float* dbias) {
+  Eigen::setNbThreads(threads_);
+  im2col(g, in);
+  const int64_t k = patch_size(g), p = pixels(g);
+  ConstMapRow d(dout, p, g.out_c);
+  MapRow dw(dweight, g.out_c, k);
+  dw.noalias() += d.transpose() * ConstMapRow(columns_.data(), p, k);
+  if (dbias) MapVector(dbias, g.out_c) += d.colwise().sum();
+}
+
+void EigenBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,
+                                 const float* bias, float* y) {
+  Eigen::setNbThreads(threads_);
+  MapRow out(y, batch, out_f);
+  out.noalias() = ConstMapRow(x, batch, in_f) * ConstMapRow(weight, out_f, in_f).transpose();
+  if (bias) out.rowwise() += ConstMapVector(bias, out_f);
+}
+
+void EigenBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
+                                        const float* weight, float* dx) {
+  Eigen::setNbThreads(threads_);
+  MapRow(dx, batch, in_f).noalias() = ConstMapRow(dy, batch, out_f) * ConstMapRow(weight, out_f, in_f);
+}
+
+void EigenBackend::dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
+                                         const float* dy, float* dweight, float* dbias) {
+  Eigen::setNbThreads(threads_);
+  ConstMapRow d(dy, batch, out_f);
+  MapRow(dweight, out_f, in_f).noalias() += d.transpose() * ConstMapRow(x, batch, in_f);
+  if (dbias) MapVector(dbias, out_f) += d.colwise().sum();
+}
+
+}  // namespace igscope
