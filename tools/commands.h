@@ -7,5 +7,7 @@ namespace igscope::tools {
 
 void add_info_command(CLI::App& app);
 void add_init_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace igscope::tools

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   igscope::tools::add_info_command(app);
   igscope::tools::add_init_command(app);
+  igscope::tools::add_train_command(app);
+  igscope::tools::add_eval_command(app);
   try {
     app.parse(argc, argv);  // subcommand callbacks run here
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,6 @@
 #include "igscope/data/fashion_mnist.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -49,6 +50,20 @@ std::string hex(uint32_t v) {
 }
 
 }  // namespace
+
+Dataset Dataset::slice(int64_t begin, int64_t end) const {
+  begin = std::clamp<int64_t>(begin, 0, size());
+  end = std::clamp<int64_t>(end, begin, size());
+  Dataset d;
+  Shape shape = images.shape();
+  const int64_t per = images.size() / std::max<int64_t>(shape[0], 1);
+  shape[0] = end - begin;
+  d.images = Tensor(shape);
+  std::copy(images.data() + begin * per, images.data() + end * per, d.images.data());
+  d.labels.assign(labels.begin() + begin, labels.begin() + end);
+  d.class_names = class_names;
+  return d;
+}
 
 const std::vector<std::string>& fashion_mnist_classes() {
   static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

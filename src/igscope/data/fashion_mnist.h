@@ -14,6 +14,8 @@ struct Dataset {
   std::vector<int> labels;
   std::vector<std::string> class_names;
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  // Images [begin, end) as a new data set (clamped to the available range).
+  Dataset slice(int64_t begin, int64_t end) const;
 };
 
 // T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot.

@@ -1,0 +1,31 @@
+#pragma once
+// Classification metrics: accuracy, per-class precision and recall, and the
+// confusion matrix, from a model run in evaluation mode over a labelled set.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "igscope/backend/backend.h"
+#include "igscope/data/fashion_mnist.h"
+#include "igscope/model.h"
+
+namespace igscope {
+
+struct ClassificationReport {
+  int64_t total = 0, correct = 0;
+  double accuracy = 0.0;
+  std::vector<std::string> class_names;
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<double> precision, recall;        // per class (0 when undefined)
+  std::vector<int> predictions;                 // per image
+  nlohmann::json to_json() const;
+};
+
+// Index of the largest value in each row of [N, K] (the first on ties).
+std::vector<int> argmax_rows(const Tensor& logits);
+
+ClassificationReport evaluate_classifier(Model& model, Backend& backend, const Dataset& data,
+                                         int64_t batch_size = 500);
+
+}  // namespace igscope

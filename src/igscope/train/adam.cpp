@@ -1,0 +1,38 @@
+#include "igscope/train/adam.h"
+
+#include <cmath>
+
+namespace igscope {
+
+Adam::Adam(Model& model, double lr, double beta1, double beta2, double eps)
+    : lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
+  for (auto& np : model.named_parameters()) {
+    params_.push_back(np.param);
+    m_.emplace_back(static_cast<size_t>(np.param->value.size()), 0.0f);
+    v_.emplace_back(static_cast<size_t>(np.param->value.size()), 0.0f);
+  }
+}
+
+void Adam::step() {
+  ++t_;
+  const double c1 = 1.0 - std::pow(beta1_, static_cast<double>(t_));
+  const double c2 = 1.0 - std::pow(beta2_, static_cast<double>(t_));
+  const float b1 = static_cast<float>(beta1_), b2 = static_cast<float>(beta2_);
+  const float step = static_cast<float>(lr_ / c1);
+  const float inv_sqrt_c2 = static_cast<float>(1.0 / std::sqrt(c2));
+  const float eps = static_cast<float>(eps_);
+  for (size_t p = 0; p < params_.size(); ++p) {
+    float* w = params_[p]->value.data();
+    const float* g = params_[p]->grad.data();
+    float* m = m_[p].data();
+    float* v = v_[p].data();
+    const int64_t n = params_[p]->value.size();
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+      v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+      w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_c2 + eps);
+    }
+  }
+}
+
+}  // namespace igscope

@@ -1,0 +1,77 @@
+// igscope train --arch NAME --epochs N --seed S --out FILE: train on Fashion-MNIST.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "igscope/architectures.h"
+#include "igscope/backend/backend.h"
+#include "igscope/data/fashion_mnist.h"
+#include "igscope/model.h"
+#include "igscope/train/trainer.h"
+#include "progress.h"
+
+namespace igscope::tools {
+
+void add_train_command(CLI::App& app) {
+  struct Options {
+    std::string arch, out, history, backend = default_backend();
+    TrainOptions train;
+    int threads = 0;
+  };
+  auto opt = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand("train", "Train a classifier on Fashion-MNIST (Adam, cross-entropy, dropout)");
+  cmd->add_option("--arch", opt->arch, "architecture name")->required()->check(CLI::IsMember(architecture_names()));
+  cmd->add_option("--epochs", opt->train.epochs, "passes over the training split")->check(CLI::Range(1, 1000));
+  cmd->add_option("--seed", opt->train.seed, "seed for initialisation, shuffling and dropout");
+  cmd->add_option("--batch-size", opt->train.batch_size, "minibatch size")->check(CLI::Range(1, 65536));
+  cmd->add_option("--lr", opt->train.lr, "peak learning rate (cosine decay to 5% of it)")->check(CLI::PositiveNumber);
+  cmd->add_option("--validation", opt->train.validation_size, "training images held out for validation")
+      ->check(CLI::Range(0, 59999));
+  cmd->add_option("--threads", opt->threads, "threads (0: all cores); results are deterministic per thread count")
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--backend", opt->backend, "kernel backend (" + available_backends() + ")");
+  cmd->add_option("--out", opt->out, "output model file (.safetensors)")->required();
+  cmd->add_option("--history", opt->history, "write per-epoch loss, accuracy and speed as JSON");
+  cmd->callback([opt] {
+    const Dataset data = load_fashion_mnist("train");
+    Model model(named_architecture(opt->arch));
+    model.init_he(opt->train.seed);
+    auto backend = make_backend(opt->backend, opt->threads);
+    std::fprintf(stderr, "training %s on %lld Fashion-MNIST images (%lld held out), %d epochs, batch %lld, seed %llu, %s backend\n",
+                 opt->arch.c_str(), static_cast<long long>(data.size() - opt->train.validation_size),
+                 static_cast<long long>(opt->train.validation_size), opt->train.epochs,
+                 static_cast<long long>(opt->train.batch_size), static_cast<unsigned long long>(opt->train.seed),
+                 backend->name().c_str());
+    Progress progress;
+    const auto history = train_classifier(model, *backend, data, opt->train, [&](const TrainProgress& p) {
+      char line[256];
+      if (p.epoch_finished) {
+        std::snprintf(line, sizeof line, "epoch %d/%d  loss %.4f  train %.2f%%  validation %.2f%%  %.0f img/s  %s elapsed",
+                      p.epoch, p.epochs, p.loss, 100 * p.accuracy, 100 * p.validation_accuracy, p.images_per_second,
+                      format_duration(p.elapsed_seconds).c_str());
+        progress.finish(line);
+        return;
+      }
+      const double fraction = static_cast<double>(p.done) / static_cast<double>(p.total);
+      const double remaining = (static_cast<double>(p.total - p.done) +
+                                static_cast<double>(p.total) * (p.epochs - p.epoch)) / std::max(p.images_per_second, 1e-9);
+      std::snprintf(line, sizeof line, "epoch %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s", p.epoch, p.epochs,
+                    p.loss, 100 * p.accuracy, p.images_per_second, format_duration(remaining).c_str());
+      progress.update(fraction, line);
+    });
+    save_model(model, opt->out);
+    std::fprintf(stderr, "wrote %s\n", opt->out.c_str());
+    if (!opt->history.empty()) {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& e : history)
+        j.push_back({{"epoch", e.epoch}, {"loss", e.loss}, {"train_accuracy", e.train_accuracy},
+                     {"validation_accuracy", e.validation_accuracy}, {"seconds", e.seconds},
+                     {"images_per_second", e.images_per_second}, {"lr", e.lr}});
+      std::ofstream(opt->history) << j.dump(2) << "\n";
+    }
+  });
+}
+
+}  // namespace igscope::tools
