@@ -1,0 +1,56 @@
+#pragma once
+// One entry point for every attribution method on a model, driven by a
+// request a command line or a web page can fill in (no method logic in the
+// callers).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "igscope/attribution/baselines.h"
+#include "igscope/attribution/blur.h"
+#include "igscope/attribution/gradients.h"
+#include "igscope/attribution/ig.h"
+#include "igscope/attribution/path.h"
+#include "igscope/attribution/result.h"
+#include "igscope/attribution/target.h"
+#include "igscope/backend/backend.h"
+#include "igscope/model.h"
+
+namespace igscope {
+
+enum class Method { IG, Gradient, GradientTimesInput, SmoothGrad, SmoothGradIG, BlurIG };
+// ig, gradient (also "saliency"), gradxinput, smoothgrad, smoothgrad_ig, blurig
+std::string method_name(Method m);
+Method parse_method(const std::string& name);  // throws Error
+const std::vector<std::string>& method_names();
+
+struct AttributionRequest {
+  Method method = Method::IG;
+  int64_t target = -1;  // class index; -1: the predicted class
+  TargetOutput output = TargetOutput::Logit;
+  std::string baseline = "black";  // spec, see baselines.h (IG and SmoothGrad over IG)
+  IGOptions integration;           // quadrature, steps, batch size
+  bool adaptive = false;           // IG and Blur IG: refine until |gap| <= adaptive_options.tolerance
+  AdaptiveOptions adaptive_options;
+  SmoothGradOptions smoothgrad;    // samples, sigma, statistic (its seed and range are set from below)
+  double blur_max_sigma = 10.0;    // Blur IG
+  uint64_t seed = 0;               // for random baselines and SmoothGrad noise
+  ValueRange range;                // the valid input range
+};
+
+struct Explanation {
+  Attribution attribution;
+  int64_t target = 0;
+  int64_t predicted = 0;
+  std::vector<double> outputs;        // the model's outputs at the input
+  std::vector<double> probabilities;  // softmax of the outputs
+  std::vector<Tensor> baselines;      // the baselines used (path methods)
+};
+
+// Validates everything (the input's shape and values, the target, the
+// baseline spec and its parameters, steps, sigmas) and throws Error with a
+// clear message on anything wrong.
+Explanation explain(Model& model, Backend& backend, const Tensor& input, const AttributionRequest& request,
+                    const BaselineSources& sources = {});
+
+}  // namespace igscope
