@@ -36,6 +36,7 @@ double abs_percentile(const std::vector<float>& values, double p) {
 
 RgbImage render_heatmap(const Tensor& attributions, const Tensor* input, const HeatmapOptions& o) {
   const Tensor& t = attributions;
+  abs_percentile({}, o.clip_percentile);  // validates the percentile
   int64_t h = 0, w = 0, c = 0;
   if (t.rank() == 4 && t.dim(0) == 1) {
     h = t.dim(1), w = t.dim(2), c = t.dim(3);
