@@ -1,8 +1,13 @@
 // Every backend's ops against the reference backend, on random shapes (batch
-// 1 and > 1, odd sizes, stride 1 and 2, padding 0 and 1, non-square kernels).
+// 1 and > 1, odd sizes, stride 1 and 2, padding 0 and 1, non-square kernels,
+// channel counts that are and are not multiples of the SIMD width and of the
+// kernels' register tiles), each with 1 and 2 threads and with weights
+// passed with and without a ParamsKey (packed once, or on every call).
 // Outputs are pre-filled with NaN so an element a kernel forgets fails.
 // Tolerance: max |backend - reference| <= 1e-5 * max(1, max |reference|)
 // (float32 with different summation orders against double accumulation).
+// The whole model (fashion_cnn_v1 and a small odd-shaped CNN) agrees across
+// backends within 1e-4 of the largest magnitude.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,8 +15,12 @@
 #include <sstream>
 
 #include "gradient_check.h"
+#include "igscope/architectures.h"
 #include "igscope/backend/backend.h"
 #include "igscope/backend/reference.h"
+#include "igscope/backend/simd.h"
+#include "igscope/error.h"
+#include "igscope/model.h"
 
 using namespace igscope;
 using namespace igscope::testing;
@@ -32,7 +41,8 @@ std::vector<std::string> backends_under_test() {
 }
 
 // Accumulating ops start from the same random values in both runs.
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what) {
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
+                  double tolerance = kTolerance) {
   REQUIRE(got.size() == want.size());
   double scale = 1.0, worst = 0.0;
   size_t not_finite = 0;
@@ -43,7 +53,7 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
   }
   INFO(what << ": max |difference| " << worst << ", scale " << scale);
   CHECK(not_finite == 0);  // an element left at NaN was never written
-  CHECK(worst <= kTolerance * scale);
+  CHECK(worst <= tolerance * scale);
 }
 
 std::vector<float> random_vector(int64_t n, Rng& rng) {
@@ -52,38 +62,85 @@ std::vector<float> random_vector(int64_t n, Rng& rng) {
   return v;
 }
 
+// One backend configuration under test: a name, a thread count, and whether
+// the weights come with a ParamsKey (the layers' way: packed once and
+// cached) or without (packed on every call).
+struct Variant {
+  std::string name;
+  int threads;
+  bool keyed;
+  std::string describe() const {
+    return name + " threads=" + std::to_string(threads) + (keyed ? " keyed" : " unkeyed");
+  }
+};
+
+std::vector<Variant> variants_under_test() {
+  std::vector<Variant> v;
+  for (const std::string& name : backends_under_test())
+    for (int threads : {1, 2})
+      for (bool keyed : {false, true}) v.push_back({name, threads, keyed});
+  return v;
+}
+
+// Distinct keys per test case: real keys come from Tensor::content_id(),
+// which never repeats; these only need to differ between weight sets here.
+ParamsKey next_key(bool keyed) {
+  static uint64_t counter = uint64_t{1} << 62;
+  if (!keyed) return {};
+  counter += 2;
+  return {counter, counter + 1};
+}
+
+std::string describe(const Conv2dGeometry& g) {
+  std::ostringstream os;
+  os << "conv " << g.batch << "x" << g.in_h << "x" << g.in_w << "x" << g.in_c << " -> " << g.out_c << " k"
+     << g.kernel_h << "x" << g.kernel_w << " s" << g.stride_h << "," << g.stride_w << " p" << g.pad_h << ","
+     << g.pad_w;
+  return os.str();
+}
+
 }  // namespace
 
 TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
   ReferenceBackend ref;
   Rng rng(31);
+  // {batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w}
   const std::vector<Conv2dGeometry> cases = {
-      {1, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1},  // fashion conv1, batch 1
-      {3, 7, 9, 5, 6, 3, 3, 2, 2, 1, 1},     // odd sizes, stride 2, pad 1
-      {2, 6, 5, 3, 4, 2, 3, 1, 2, 0, 1},     // non-square kernel, mixed stride/pad
-      {4, 5, 5, 8, 3, 1, 1, 1, 1, 0, 0},     // 1x1
-      {2, 14, 14, 32, 64, 3, 3, 1, 1, 1, 1}, // fashion conv2, batch 2
+      {1, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1},    // fashion conv1, batch 1 (input gradient: one channel)
+      {3, 7, 9, 5, 6, 3, 3, 2, 2, 1, 1},       // odd sizes, stride 2, pad 1
+      {2, 6, 5, 3, 4, 2, 3, 1, 2, 0, 1},       // non-square kernel, mixed stride/pad
+      {4, 5, 5, 8, 3, 1, 1, 1, 1, 0, 0},       // 1x1
+      {2, 14, 14, 32, 64, 3, 3, 1, 1, 1, 1},   // fashion conv2, batch 2
+      {3, 7, 7, 64, 128, 3, 3, 1, 1, 1, 1},    // fashion conv3, batch 3
+      {1, 9, 11, 20, 3, 3, 3, 1, 1, 0, 0},     // input gradient by dot products, 20 channels (SIMD tail)
+      {5, 8, 7, 3, 37, 3, 2, 2, 1, 1, 0},      // 37 outputs: a partial register panel
+      {2, 10, 10, 17, 70, 3, 3, 2, 2, 0, 0},   // stride 2, pad 0, several panels with a tail
+      {1, 1, 1, 4, 5, 3, 3, 1, 1, 1, 1},       // a 1x1 image under a padded 3x3 kernel
   };
-  for (const std::string& name : backends_under_test()) {
-    auto be = make_backend(name);
+  for (const Variant& v : variants_under_test()) {
+    auto be = make_backend(v.name, v.threads);
     for (const Conv2dGeometry& g : cases) {
-      INFO(name << " conv " << g.batch << "x" << g.in_h << "x" << g.in_w << "x" << g.in_c << " -> " << g.out_c
-                << " k" << g.kernel_h << "x" << g.kernel_w << " s" << g.stride_h << "," << g.stride_w << " p"
-                << g.pad_h << "," << g.pad_w);
+      INFO(v.describe() << " " << describe(g));
       const int64_t in_n = g.batch * g.in_h * g.in_w * g.in_c, out_n = g.batch * g.out_h() * g.out_w() * g.out_c;
       const int64_t w_n = g.out_c * g.in_c * g.kernel_h * g.kernel_w;
       const auto in = random_vector(in_n, rng), w = random_vector(w_n, rng), b = random_vector(g.out_c, rng);
       const auto dout = random_vector(out_n, rng);
+      const ParamsKey key = next_key(v.keyed);
 
       std::vector<float> want(static_cast<size_t>(out_n), kNaN), got(static_cast<size_t>(out_n), kNaN);
       ref.conv2d_forward(g, in.data(), w.data(), b.data(), want.data());
-      be->conv2d_forward(g, in.data(), w.data(), b.data(), got.data());
+      be->conv2d_forward(g, in.data(), w.data(), b.data(), got.data(), key);
       expect_close(got, want, "forward");
 
       std::vector<float> din_want(static_cast<size_t>(in_n), kNaN), din_got(static_cast<size_t>(in_n), kNaN);
       ref.conv2d_backward_input(g, dout.data(), w.data(), din_want.data());
-      be->conv2d_backward_input(g, dout.data(), w.data(), din_got.data());
+      be->conv2d_backward_input(g, dout.data(), w.data(), din_got.data(), key);
       expect_close(din_got, din_want, "backward_input");
+
+      // A second call (the cached weights when keyed) gives the same result.
+      std::vector<float> again(static_cast<size_t>(out_n), kNaN);
+      be->conv2d_forward(g, in.data(), w.data(), b.data(), again.data(), key);
+      CHECK(again == got);
 
       auto dw_want = random_vector(w_n, rng), db_want = random_vector(g.out_c, rng);
       auto dw_got = dw_want, db_got = db_want;
@@ -98,19 +155,21 @@ TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
 TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[backend]") {
   ReferenceBackend ref;
   Rng rng(37);
-  for (const std::string& name : backends_under_test()) {
-    auto be = make_backend(name);
-    for (auto [n, fin, fout] : std::vector<std::array<int64_t, 3>>{{1, 6272, 128}, {5, 13, 7}, {32, 128, 10}}) {
-      INFO(name << " dense " << n << "x" << fin << " -> " << fout);
+  for (const Variant& v : variants_under_test()) {
+    auto be = make_backend(v.name, v.threads);
+    for (auto [n, fin, fout] : std::vector<std::array<int64_t, 3>>{
+             {1, 6272, 128}, {5, 13, 7}, {32, 128, 10}, {9, 40, 33}, {3, 7, 100}, {32, 6272, 128}}) {
+      INFO(v.describe() << " dense " << n << "x" << fin << " -> " << fout);
       const auto x = random_vector(n * fin, rng), w = random_vector(fout * fin, rng), b = random_vector(fout, rng);
       const auto dy = random_vector(n * fout, rng);
+      const ParamsKey key = next_key(v.keyed);
       std::vector<float> want(static_cast<size_t>(n * fout), kNaN), got = want;
       ref.dense_forward(n, fin, fout, x.data(), w.data(), b.data(), want.data());
-      be->dense_forward(n, fin, fout, x.data(), w.data(), b.data(), got.data());
+      be->dense_forward(n, fin, fout, x.data(), w.data(), b.data(), got.data(), key);
       expect_close(got, want, "dense forward");
       std::vector<float> dx_want(static_cast<size_t>(n * fin), kNaN), dx_got = dx_want;
       ref.dense_backward_input(n, fin, fout, dy.data(), w.data(), dx_want.data());
-      be->dense_backward_input(n, fin, fout, dy.data(), w.data(), dx_got.data());
+      be->dense_backward_input(n, fin, fout, dy.data(), w.data(), dx_got.data(), key);
       expect_close(dx_got, dx_want, "dense backward_input");
       auto dw_want = random_vector(fout * fin, rng), db_want = random_vector(fout, rng);
       auto dw_got = dw_want, db_got = db_want;
@@ -119,11 +178,22 @@ TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[back
       expect_close(dw_got, dw_want, "dense backward_params weight");
       expect_close(db_got, db_want, "dense backward_params bias");
     }
-    for (const Pool2dGeometry& g : std::vector<Pool2dGeometry>{{2, 28, 28, 32, 2, 2, 2, 2}, {3, 7, 5, 3, 3, 2, 2, 1}}) {
-      INFO(name << " maxpool");
+    // {batch, in_h, in_w, channels, kernel_h, kernel_w, stride_h, stride_w}
+    for (const Pool2dGeometry& g : std::vector<Pool2dGeometry>{{2, 28, 28, 32, 2, 2, 2, 2},
+                                                               {3, 7, 5, 3, 3, 2, 2, 1},
+                                                               {1, 14, 14, 64, 2, 2, 2, 2},
+                                                               {2, 7, 7, 19, 2, 2, 2, 2},
+                                                               {1, 5, 6, 4, 2, 3, 1, 3}}) {
+      INFO(v.describe() << " maxpool " << g.batch << "x" << g.in_h << "x" << g.in_w << "x" << g.channels << " k"
+                        << g.kernel_h << "x" << g.kernel_w << " s" << g.stride_h << "," << g.stride_w);
       const int64_t in_n = g.batch * g.in_h * g.in_w * g.channels, out_n = g.batch * g.out_h() * g.out_w() * g.channels;
       auto in = random_vector(in_n, rng);
       for (int64_t i = 0; i < in_n / 3; ++i) in[static_cast<size_t>(i)] = 0.0f;  // flat regions: ties
+      // Ties between later window elements too: two values only.
+      for (int64_t i = in_n / 3; i < in_n / 2; ++i) {
+        float& e = in[static_cast<size_t>(i)];
+        e = e > 0 ? 0.5f : -0.5f;
+      }
       std::vector<float> want(static_cast<size_t>(out_n), kNaN), got = want;
       std::vector<int64_t> arg_want(static_cast<size_t>(out_n), -1), arg_got = arg_want;
       ref.maxpool2d_forward(g, in.data(), want.data(), arg_want.data());
@@ -133,18 +203,169 @@ TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[back
       const auto dout = random_vector(out_n, rng);
       std::vector<float> din_want(static_cast<size_t>(in_n), kNaN), din_got = din_want;
       ref.maxpool2d_backward(g, dout.data(), arg_want.data(), din_want.data());
-      be->maxpool2d_backward(g, dout.data(), arg_got.data(), din_got.data());
+      be->maxpool2d_backward(g, dout.data(), arg_want.data(), din_got.data());
       expect_close(din_got, din_want, "maxpool backward");
     }
-    const auto v = random_vector(1001, rng), dv = random_vector(1001, rng);
-    std::vector<float> want(1001, kNaN), got = want, dwant = want, dgot = want;
-    ref.relu_forward(1001, v.data(), want.data());
-    be->relu_forward(1001, v.data(), got.data());
-    expect_close(got, want, "relu forward");
-    ref.relu_backward(1001, want.data(), dv.data(), dwant.data());
-    be->relu_backward(1001, got.data(), dv.data(), dgot.data());
-    expect_close(dgot, dwant, "relu backward");
+    for (int64_t count : {int64_t{1001}, int64_t{3} << 16, int64_t{7}}) {
+      INFO(v.describe() << " relu " << count);
+      const auto x = random_vector(count, rng), dx = random_vector(count, rng);
+      std::vector<float> want(static_cast<size_t>(count), kNaN), got = want, dwant = want, dgot = want;
+      ref.relu_forward(count, x.data(), want.data());
+      be->relu_forward(count, x.data(), got.data());
+      expect_close(got, want, "relu forward");
+      ref.relu_backward(count, want.data(), dx.data(), dwant.data());
+      be->relu_backward(count, want.data(), dx.data(), dgot.data());
+      expect_close(dgot, dwant, "relu backward");
+    }
   }
+}
+
+namespace {
+
+nlohmann::json odd_cnn() {
+  return nlohmann::json::parse(R"({"name": "odd_cnn", "input": [11, 10, 3], "layers": [
+    {"type": "conv2d", "out_channels": 17, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]},
+    {"type": "relu"},
+    {"type": "maxpool2d", "kernel": [2, 2], "stride": [2, 2]},
+    {"type": "conv2d", "out_channels": 33, "kernel": [3, 2], "stride": [2, 1], "padding": [1, 0]},
+    {"type": "relu"},
+    {"type": "flatten"},
+    {"type": "dense", "out_features": 19},
+    {"type": "relu"},
+    {"type": "dense", "out_features": 4}]})");
+}
+
+struct ForwardBackward {
+  std::vector<float> out, grad;
+};
+
+// Logits, and the input gradient of sum(logits * r), for a batch.
+ForwardBackward run_model(Model& m, Backend& be, const Tensor& x, const Tensor& r) {
+  const Tensor out = m.forward(x, be);
+  const Tensor g = m.backward(r, be);
+  return {std::vector<float>(out.data(), out.data() + out.size()), std::vector<float>(g.data(), g.data() + g.size())};
+}
+
+}  // namespace
+
+TEST_CASE("whole models agree across backends: logits and input gradients", "[backend][model]") {
+  for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
+                                   std::pair{"odd_cnn", odd_cnn()}}) {
+    Model m(arch);
+    m.init_he(11);
+    Rng rng(5);
+    for (int64_t batch : {int64_t{1}, int64_t{7}, int64_t{32}}) {
+      const Tensor x = random_tensor(m.batch_input_shape(batch), rng, 0, 1);
+      Tensor r({batch, m.num_outputs()});
+      for (int64_t i = 0; i < batch; ++i) r[i * m.num_outputs() + i % m.num_outputs()] = 1.0f;  // one logit each
+      ReferenceBackend ref;
+      const ForwardBackward want = run_model(m, ref, x, r);
+      for (const std::string& name : backends_under_test()) {
+        INFO(what << " batch " << batch << " " << name);
+        auto be = make_backend(name);
+        const ForwardBackward got = run_model(m, *be, x, r);
+        expect_close(got.out, want.out, "logits", 1e-4);
+        expect_close(got.grad, want.grad, "input gradient", 1e-4);
+        // Again: the backend's packed weights are reused and give the same numbers.
+        const ForwardBackward again = run_model(m, *be, x, r);
+        CHECK(again.out == got.out);
+        CHECK(again.grad == got.grad);
+      }
+    }
+  }
+}
+
+TEST_CASE("the simd backend packs weights once per contents and again after a change", "[backend][simd]") {
+  Model m(odd_cnn());
+  m.init_he(3);
+  Rng rng(9);
+  const Tensor x = random_tensor(m.batch_input_shape(4), rng, 0, 1);
+  Tensor r({4, m.num_outputs()}, 1.0f);
+  SimdBackend simd(2);
+  ReferenceBackend ref;
+  run_model(m, simd, x, r);
+  // Four weighted layers, each packed for its forward and its input gradient.
+  CHECK(simd.pack_count() == 8);
+  for (int i = 0; i < 3; ++i) run_model(m, simd, x, r);
+  CHECK(simd.pack_count() == 8);
+  // Another batch size reuses the same packed weights.
+  const Tensor x1 = random_tensor(m.batch_input_shape(1), rng, 0, 1);
+  run_model(m, simd, x1, Tensor({1, m.num_outputs()}, 1.0f));
+  CHECK(simd.pack_count() == 8);
+
+  // Change one weight in place, as an optimizer step would: the next pass
+  // repacks that layer and follows the new weights.
+  Tensor& w = m.layer(3).parameters().at(0).value;
+  w[5] += 0.5f;
+  const ForwardBackward got = run_model(m, simd, x, r);
+  CHECK(simd.pack_count() == 10);
+  const ForwardBackward want = run_model(m, ref, x, r);
+  expect_close(got.out, want.out, "logits after a weight change", 1e-4);
+  expect_close(got.grad, want.grad, "input gradient after a weight change", 1e-4);
+
+  // A bias change repacks the forward weights only.
+  m.layer(6).parameters().at(1).value[0] -= 1.0f;
+  const ForwardBackward got2 = run_model(m, simd, x, r);
+  CHECK(simd.pack_count() == 11);
+  const ForwardBackward want2 = run_model(m, ref, x, r);
+  expect_close(got2.out, want2.out, "logits after a bias change", 1e-4);
+
+  // A model loaded in place of another (same shapes, perhaps the same
+  // addresses) never sees the old model's packed weights.
+  m = Model(odd_cnn());
+  m.init_he(4);
+  const ForwardBackward got3 = run_model(m, simd, x, r);
+  const ForwardBackward want3 = run_model(m, ref, x, r);
+  expect_close(got3.out, want3.out, "logits of a new model", 1e-4);
+  expect_close(got3.grad, want3.grad, "input gradient of a new model", 1e-4);
+}
+
+TEST_CASE("Tensor::content_id changes with every mutable access and never repeats", "[backend][tensor]") {
+  Tensor a({3, 2}, 1.0f);
+  const uint64_t id = a.content_id();
+  CHECK(a.content_id() == id);
+  const Tensor& ca = a;
+  CHECK(ca[1] == 1.0f);
+  CHECK(ca.data() != nullptr);
+  CHECK(a.content_id() == id);  // const reads keep it
+  a[1] = 2.0f;
+  const uint64_t id2 = a.content_id();
+  CHECK(id2 != id);
+  a.data();
+  CHECK(a.content_id() != id2);
+  const uint64_t id3 = a.content_id();
+  a.fill(0.0f);
+  CHECK(a.content_id() != id3);
+  Tensor b = a;  // a copy is another tensor
+  CHECK(b.content_id() != a.content_id());
+  const uint64_t ida = a.content_id();
+  Tensor c = std::move(a);  // a move carries the contents and the id
+  CHECK(c.content_id() == ida);
+}
+
+TEST_CASE("bad kernel parameters give clear errors", "[backend][errors]") {
+  for (const std::string& name : backends_under_test()) {
+    if (name == "eigen") continue;  // the Eigen backend trusts the layers' checks
+    INFO(name);
+    auto be = make_backend(name, 1);
+    std::vector<float> buf(64, 0.0f);
+    std::vector<int64_t> arg(64);
+    Conv2dGeometry g{1, 4, 4, 1, 1, 3, 3, 1, 1, 0, 0};
+    g.stride_h = 0;
+    CHECK_THROWS_AS(be->conv2d_forward(g, buf.data(), buf.data(), nullptr, buf.data()), Error);
+    CHECK_THROWS_WITH(be->conv2d_backward_input(g, buf.data(), buf.data(), buf.data()), Catch::Contains("stride"));
+    g.stride_h = 1;
+    g.kernel_h = 9;
+    CHECK_THROWS_WITH(be->conv2d_forward(g, buf.data(), buf.data(), nullptr, buf.data()),
+                      Catch::Contains("smaller than the kernel"));
+    CHECK_THROWS_WITH(be->dense_forward(1, 0, 3, buf.data(), buf.data(), nullptr, buf.data()),
+                      Catch::Contains("features must be >= 1"));
+    CHECK_THROWS_WITH(be->dense_backward_input(-1, 2, 3, buf.data(), buf.data(), buf.data()),
+                      Catch::Contains("batch"));
+    CHECK_THROWS_WITH(be->maxpool2d_forward({1, 1, 4, 1, 2, 2, 2, 2}, buf.data(), buf.data(), arg.data()),
+                      Catch::Contains("window"));
+  }
+  CHECK_THROWS_WITH(make_backend("simd", -1), Catch::Contains("threads must be >= 0"));
 }
 
 TEST_CASE("unknown backend names are refused", "[backend]") {

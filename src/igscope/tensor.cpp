@@ -1,6 +1,7 @@
 #include "igscope/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -62,7 +63,37 @@ Tensor& Tensor::operator=(const Tensor& other) {
   return *this;
 }
 
-void Tensor::fill(float value) { std::fill(data_.get(), data_.get() + size_, value); }
+Tensor::Tensor(Tensor&& other) noexcept
+    : shape_(std::move(other.shape_)), size_(other.size_), data_(std::move(other.data_)),
+      content_id_(other.content_id_) {
+  other.shape_.clear();
+  other.size_ = 0;
+  other.content_id_ = 0;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    shape_ = std::move(other.shape_);
+    size_ = other.size_;
+    data_ = std::move(other.data_);
+    content_id_ = other.content_id_;
+    other.shape_.clear();
+    other.size_ = 0;
+    other.content_id_ = 0;
+  }
+  return *this;
+}
+
+uint64_t Tensor::content_id() const {
+  static std::atomic<uint64_t> next_id{1};
+  if (content_id_ == 0) content_id_ = next_id.fetch_add(1, std::memory_order_relaxed);
+  return content_id_;
+}
+
+void Tensor::fill(float value) {
+  content_id_ = 0;
+  std::fill(data_.get(), data_.get() + size_, value);
+}
 
 void Tensor::reshape(Shape shape) {
   if (shape_numel(shape) != size_)

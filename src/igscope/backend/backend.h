@@ -6,6 +6,14 @@
 // Layouts: activations are NHWC; conv weights are PyTorch's [out, in, kh, kw];
 // dense weights are PyTorch's [out, in]. All ops write every element of their
 // output except those documented as accumulating.
+//
+// Packed weights: backends that re-lay-out weights for their kernels (simd,
+// xnnpack) do it once per weight contents, not per call. The ops that read
+// weights take a ParamsKey naming the contents of the weight and bias
+// tensors (Tensor::content_id(), as the layers pass it); such a backend keeps
+// what it prepared for that key and reuses it while the key stays the same.
+// A default (unknown) key promises nothing and the weights are prepared
+// again on every call.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,6 +42,14 @@ struct Pool2dGeometry {
   int64_t out_w() const { return (in_w - kernel_w) / stride_w + 1; }
 };
 
+struct ParamsKey {
+  uint64_t weight = 0;  // Tensor::content_id() of the weights; 0: unknown
+  uint64_t bias = 0;    // Tensor::content_id() of the bias; 0: unknown or no bias
+  bool known() const { return weight != 0; }
+  bool operator==(const ParamsKey& o) const { return weight == o.weight && bias == o.bias; }
+  bool operator!=(const ParamsKey& o) const { return !(*this == o); }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -41,20 +57,21 @@ class Backend {
 
   // out[n,oy,ox,o] = bias[o] + sum_{i,ky,kx} in[n,oy*s-p+ky,ox*s-p+kx,i] * w[o,i,ky,kx]
   virtual void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                              const float* bias, float* out) = 0;
+                              const float* bias, float* out, const ParamsKey& key = {}) = 0;
   // din = d(sum dout*out)/d(in); overwrites din.
   virtual void conv2d_backward_input(const Conv2dGeometry& g, const float* dout,
-                                     const float* weight, float* din) = 0;
+                                     const float* weight, float* din, const ParamsKey& key = {}) = 0;
   // Accumulates into dweight [out,in,kh,kw] and dbias [out].
   virtual void conv2d_backward_params(const Conv2dGeometry& g, const float* in, const float* dout,
                                       float* dweight, float* dbias) = 0;
 
   // y[n,o] = b[o] + sum_i x[n,i] * w[o,i]
   virtual void dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
-                             const float* weight, const float* bias, float* y) = 0;
+                             const float* weight, const float* bias, float* y,
+                             const ParamsKey& key = {}) = 0;
   // dx = dy * w; overwrites dx.
   virtual void dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
-                                    const float* weight, float* dx) = 0;
+                                    const float* weight, float* dx, const ParamsKey& key = {}) = 0;
   // Accumulates dw += dy^T x and db += sum_n dy.
   virtual void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
                                      const float* dy, float* dweight, float* dbias) = 0;

@@ -51,7 +51,7 @@ void EigenBackend::im2col(const Conv2dGeometry& g, const float* in) {
 }
 
 void EigenBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
-                                  float* out) {
+                                  float* out, const ParamsKey& /*key*/) {
   Eigen::setNbThreads(threads_);
   im2col(g, in);
   const int64_t k = patch_size(g), p = pixels(g);
@@ -63,7 +63,7 @@ void EigenBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, cons
 }
 
 void EigenBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight,
-                                         float* din) {
+                                         float* din, const ParamsKey& /*key*/) {
   Eigen::setNbThreads(threads_);
   const int64_t k = patch_size(g), p = pixels(g), oh = g.out_h(), ow = g.out_w();
   columns_.resize(static_cast<size_t>(p * k));
@@ -102,7 +102,7 @@ void EigenBackend::conv2d_backward_params(const Conv2dGeometry& g, const float* 
 }
 
 void EigenBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,
-                                 const float* bias, float* y) {
+                                 const float* bias, float* y, const ParamsKey& /*key*/) {
   Eigen::setNbThreads(threads_);
   MapRow out(y, batch, out_f);
   out.noalias() = ConstMapRow(x, batch, in_f) * ConstMapRow(weight, out_f, in_f).transpose();
@@ -110,7 +110,7 @@ void EigenBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, con
 }
 
 void EigenBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
-                                        const float* weight, float* dx) {
+                                        const float* weight, float* dx, const ParamsKey& /*key*/) {
   Eigen::setNbThreads(threads_);
   MapRow(dx, batch, in_f).noalias() = ConstMapRow(dy, batch, out_f) * ConstMapRow(weight, out_f, in_f);
 }

@@ -18,7 +18,7 @@ inline int64_t oihw(const Conv2dGeometry& g, int64_t o, int64_t i, int64_t ky, i
 }  // namespace
 
 void ReferenceBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                                      const float* bias, float* out) {
+                                      const float* bias, float* out, const ParamsKey& /*key*/) {
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t oy = 0; oy < g.out_h(); ++oy)
       for (int64_t ox = 0; ox < g.out_w(); ++ox)
@@ -39,7 +39,7 @@ void ReferenceBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, 
 }
 
 void ReferenceBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout,
-                                             const float* weight, float* din) {
+                                             const float* weight, float* din, const ParamsKey& /*key*/) {
   // Gather form: each input element sums over the outputs that read it.
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t iy = 0; iy < g.in_h; ++iy)
@@ -92,7 +92,7 @@ void ReferenceBackend::conv2d_backward_params(const Conv2dGeometry& g, const flo
 }
 
 void ReferenceBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
-                                     const float* weight, const float* bias, float* y) {
+                                     const float* weight, const float* bias, float* y, const ParamsKey& /*key*/) {
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t o = 0; o < out_f; ++o) {
       double acc = bias ? bias[o] : 0.0;
@@ -102,7 +102,7 @@ void ReferenceBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f,
 }
 
 void ReferenceBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f,
-                                            const float* dy, const float* weight, float* dx) {
+                                            const float* dy, const float* weight, float* dx, const ParamsKey& /*key*/) {
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t i = 0; i < in_f; ++i) {
       double acc = 0.0;

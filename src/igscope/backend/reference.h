@@ -9,15 +9,15 @@ class ReferenceBackend final : public Backend {
  public:
   std::string name() const override { return "reference"; }
   void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
-                      const float* bias, float* out) override;
+                      const float* bias, float* out, const ParamsKey& key = {}) override;
   void conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight,
-                             float* din) override;
+                             float* din, const ParamsKey& key = {}) override;
   void conv2d_backward_params(const Conv2dGeometry& g, const float* in, const float* dout,
                               float* dweight, float* dbias) override;
   void dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
-                     const float* weight, const float* bias, float* y) override;
+                     const float* weight, const float* bias, float* y, const ParamsKey& key = {}) override;
   void dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
-                            const float* weight, float* dx) override;
+                            const float* weight, float* dx, const ParamsKey& key = {}) override;
   void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
                              const float* dy, float* dweight, float* dbias) override;
   void maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out,

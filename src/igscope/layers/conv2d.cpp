@@ -56,7 +56,9 @@ int64_t Conv2d::multiply_adds(const Shape& in) const {
 Tensor Conv2d::forward(const Tensor& in, Backend& backend, Mode mode) {
   const Conv2dGeometry g = geometry(in.shape());
   Tensor out(output_shape(in.shape()));
-  backend.conv2d_forward(g, in.data(), weight().data(), bias().data(), out.data());
+  const Tensor& w = params_[0].value;
+  const Tensor& b = params_[1].value;
+  backend.conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), {w.content_id(), b.content_id()});
   input_shape_ = in.shape();
   input_ = mode == Mode::Train ? in : Tensor();
   return out;
@@ -66,7 +68,8 @@ Tensor Conv2d::backward_input(const Tensor& dout, Backend& backend) {
   const Conv2dGeometry g = geometry(input_shape_);
   check_shape(dout, output_shape(input_shape_), "conv2d backward");
   Tensor din(input_shape_);
-  backend.conv2d_backward_input(g, dout.data(), weight().data(), din.data());
+  const Tensor& w = params_[0].value;
+  backend.conv2d_backward_input(g, dout.data(), w.data(), din.data(), {w.content_id(), 0});
   return din;
 }
 

@@ -26,7 +26,10 @@ int64_t Dense::multiply_adds(const Shape& in) const {
 Tensor Dense::forward(const Tensor& in, Backend& backend, Mode mode) {
   Tensor out(output_shape(in.shape()));
   batch_ = in.dim(0);
-  backend.dense_forward(batch_, in_f_, out_f_, in.data(), weight().data(), bias().data(), out.data());
+  const Tensor& w = params_[0].value;
+  const Tensor& b = params_[1].value;
+  backend.dense_forward(batch_, in_f_, out_f_, in.data(), w.data(), b.data(), out.data(),
+                        {w.content_id(), b.content_id()});
   input_ = mode == Mode::Train ? in : Tensor();
   return out;
 }
@@ -34,7 +37,8 @@ Tensor Dense::forward(const Tensor& in, Backend& backend, Mode mode) {
 Tensor Dense::backward_input(const Tensor& dout, Backend& backend) {
   check_shape(dout, {batch_, out_f_}, "dense backward");
   Tensor din({batch_, in_f_});
-  backend.dense_backward_input(batch_, in_f_, out_f_, dout.data(), weight().data(), din.data());
+  const Tensor& w = params_[0].value;
+  backend.dense_backward_input(batch_, in_f_, out_f_, dout.data(), w.data(), din.data(), {w.content_id(), 0});
   return din;
 }
 

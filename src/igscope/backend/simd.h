@@ -1,0 +1,103 @@
+#pragma once
+#include <array>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "igscope/backend/backend.h"
+#include "igscope/backend/reference.h"
+#include "igscope/backend/thread_pool.h"
+
+namespace igscope {
+
+// The project's own SIMD kernels: portable source (simd_vec.h) that compiles
+// to AVX-512 / AVX2+FMA natively and to simd128 in the WebAssembly build.
+//
+// Convolutions and dense layers are one register-tiled GEMM micro-kernel
+// over packed weights, im2col-free: each output row gathers its input
+// through per-tap pointers (an implicit im2col; padding points at a zero
+// row). conv2d's input gradient is the same kernel gathering dout with the
+// weights re-laid-out (a transposed convolution; any stride). When the
+// output has few channels (conv1's input gradient has one), a dot-product
+// kernel vectorised along the reduction replaces the GEMM. Weights are packed
+// once per ParamsKey (see backend.h) and kept; pooling and ReLU are
+// vectorised loops. Weight gradients (training) use the reference loops.
+//
+// Threads: a ThreadPool of `threads` (0: one per core), the caller included;
+// results do not depend on the thread count. Not thread-safe: one caller at
+// a time.
+class SimdBackend final : public Backend {
+ public:
+  explicit SimdBackend(int threads = 0);
+  ~SimdBackend() override;
+  std::string name() const override { return "simd"; }
+  int threads() const { return pool_.threads(); }
+  // The instruction set the kernels were compiled for ("AVX-512", "wasm simd128", ...).
+  static const char* isa();
+
+  void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
+                      float* out, const ParamsKey& key = {}) override;
+  void conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight, float* din,
+                             const ParamsKey& key = {}) override;
+  void conv2d_backward_params(const Conv2dGeometry& g, const float* in, const float* dout, float* dweight,
+                              float* dbias) override {
+    reference_.conv2d_backward_params(g, in, dout, dweight, dbias);
+  }
+  void dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,
+                     const float* bias, float* y, const ParamsKey& key = {}) override;
+  void dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy, const float* weight,
+                            float* dx, const ParamsKey& key = {}) override;
+  void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* dy,
+                             float* dweight, float* dbias) override {
+    reference_.dense_backward_params(batch, in_f, out_f, x, dy, dweight, dbias);
+  }
+  void maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) override;
+  void maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax, float* din) override;
+  void relu_forward(int64_t count, const float* in, float* out) override;
+  void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
+
+  // How many times weights were packed (for the tests of the cache).
+  int64_t pack_count() const { return pack_count_; }
+
+  // Weights laid out for one GEMM: B is K x N (K = taps * C), either in
+  // panels of kNR columns (GEMM kernel) or as N rows of K (dot kernel).
+  struct Packed {
+    ParamsKey key;
+    bool dot = false;
+    std::vector<float> b;
+    std::vector<float> bias;  // padded to whole panels (GEMM) or N (dot); empty: no bias
+  };
+
+ private:
+  enum class PackKind { ConvForward, ConvBackwardInput, DenseForward, DenseBackwardInput };
+  struct PackId {
+    PackKind kind;
+    const float* weight;
+    const float* bias;
+    std::array<int64_t, 4> dims;
+    bool operator<(const PackId& o) const;
+  };
+  template <class Fill>
+  const Packed& packed(const PackId& id, const ParamsKey& key, Fill fill);
+
+  struct GemmShape {
+    int64_t rows = 0;   // M
+    int64_t cols = 0;   // N
+    int64_t taps = 1;   // row segments
+    int64_t depth = 0;  // C: floats per segment; K = taps * C
+  };
+  // out[m, n] = bias[n] + sum_k A[m, k] B[k, n], where row m of A is the
+  // concatenation of the `taps` segments row_ptrs(m, ptrs) points at.
+  template <class RowPtrs>
+  void gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs);
+  const float* zeros(int64_t count);
+
+  ThreadPool pool_;
+  std::map<PackId, Packed> cache_;
+  Packed scratch_;  // weights with an unknown key, packed on every call
+  std::vector<float> zeros_;
+  int64_t pack_count_ = 0;
+  ReferenceBackend reference_;
+};
+
+}  // namespace igscope
