@@ -30,10 +30,10 @@ void StraightPath::point(double alpha, float* out) const {
 
 void StraightPath::velocity(double /*alpha*/, double* out) const { std::copy(delta_.begin(), delta_.end(), out); }
 
-BlurPath::BlurPath(const Tensor& input, double max_sigma)
-    : input_(input), max_sigma_(max_sigma), radius_(default_blur_radius(max_sigma)) {
+BlurPath::BlurPath(const Tensor& input, double max_sigma) : input_(input), max_sigma_(max_sigma), radius_(0) {
   if (!(max_sigma > 0.0) || !std::isfinite(max_sigma))
     throw Error("Blur IG needs a finite maximum sigma > 0, got " + std::to_string(max_sigma));
+  radius_ = default_blur_radius(max_sigma);
   gaussian_blur(input, 0.0);  // checks that the input is an image
 }
 
