@@ -16,6 +16,8 @@
 
 #include "gradient_check.h"
 #include "igscope/architectures.h"
+#include "igscope/attribution/ig.h"
+#include "igscope/attribution/target.h"
 #include "igscope/backend/backend.h"
 #include "igscope/backend/reference.h"
 #include "igscope/backend/simd.h"
@@ -41,10 +43,11 @@ std::vector<std::string> backends_under_test() {
 }
 
 // Accumulating ops start from the same random values in both runs.
+// The scale is max(floor, max |want|).
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
-                  double tolerance = kTolerance) {
+                  double tolerance = kTolerance, double floor = 1.0) {
   REQUIRE(got.size() == want.size());
-  double scale = 1.0, worst = 0.0;
+  double scale = floor, worst = 0.0;
   size_t not_finite = 0;
   for (float w : want) scale = std::max(scale, static_cast<double>(std::abs(w)));
   for (size_t i = 0; i < got.size(); ++i) {
@@ -271,6 +274,36 @@ TEST_CASE("whole models agree across backends: logits and input gradients", "[ba
         CHECK(again.out == got.out);
         CHECK(again.grad == got.grad);
       }
+    }
+  }
+}
+
+TEST_CASE("whole-model IG agrees across backends within 1e-4 relative", "[backend][model][ig]") {
+  for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
+                                   std::pair{"odd_cnn", odd_cnn()}}) {
+    Model m(arch);
+    m.init_he(21);
+    Rng rng(6);
+    Tensor x = random_tensor(m.batch_input_shape(1), rng, 0, 1);
+    for (int64_t i = 0; i < x.size() / 3; ++i) x[i] = 0.0f;  // a flat region: max-pool ties along the path
+    const Tensor baseline(m.batch_input_shape(1));
+    IGOptions options;
+    options.quadrature = Quadrature::GaussLegendre;
+    options.steps = 32;
+    options.batch_size = 16;  // two chunks
+    ReferenceBackend ref;
+    ModelTarget ref_target(m, ref, 1);
+    const Attribution want = integrated_gradients(ref_target, x, baseline, options);
+    const std::vector<float> want_values(want.values.data(), want.values.data() + want.values.size());
+    for (const std::string& name : backends_under_test()) {
+      INFO(what << " " << name);
+      auto be = make_backend(name);
+      ModelTarget target(m, *be, 1);
+      const Attribution got = integrated_gradients(target, x, baseline, options);
+      expect_close(std::vector<float>(got.values.data(), got.values.data() + got.values.size()), want_values,
+                   "IG attributions", 1e-4, 0.0);
+      CHECK(std::abs(got.f_input - want.f_input) <= 1e-4 * std::max(1.0, std::abs(want.f_input)));
+      CHECK(std::abs(got.gap - want.gap) <= 1e-4 * std::max(1.0, std::abs(want.f_input - want.f_baseline)));
     }
   }
 }

@@ -217,7 +217,7 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
       float* c = out + m0 * s.cols;
       for (int64_t cb = cb_begin; cb < cb_end; ++cb) {
         if (p.dot) {
-          dot_tile(s.taps, s.depth, ptrs.data(), p.b.data() + cb * K, p.bias.empty() ? 0.0f : p.bias[cb], c + cb,
+          dot_tile(s.taps, s.depth, ptrs.data(), p.b.data() + cb * K, p.bias.empty() ? 0.0f : p.bias[static_cast<size_t>(cb)], c + cb,
                    s.cols, mr);
         } else {
           gemm_tile(s.taps, s.depth, ptrs.data(), p.b.data() + cb * K * kNR,
