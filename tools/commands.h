@@ -9,5 +9,6 @@ void add_info_command(CLI::App& app);
 void add_init_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_attribute_command(CLI::App& app);
 
 }  // namespace igscope::tools
