@@ -21,6 +21,9 @@
 #include "igscope/backend/backend.h"
 #include "igscope/backend/reference.h"
 #include "igscope/backend/simd.h"
+#ifdef IGSCOPE_HAVE_XNNPACK
+#include "igscope/backend/xnnpack.h"
+#endif
 #include "igscope/error.h"
 #include "igscope/model.h"
 
@@ -352,6 +355,29 @@ TEST_CASE("the simd backend packs weights once per contents and again after a ch
   expect_close(got3.out, want3.out, "logits of a new model", 1e-4);
   expect_close(got3.grad, want3.grad, "input gradient of a new model", 1e-4);
 }
+
+#ifdef IGSCOPE_HAVE_XNNPACK
+TEST_CASE("the xnnpack backend creates weight operators once per contents", "[backend][xnnpack]") {
+  Model m(odd_cnn());
+  m.init_he(3);
+  Rng rng(9);
+  const Tensor x = random_tensor(m.batch_input_shape(4), rng, 0, 1);
+  Tensor r({4, m.num_outputs()}, 1.0f);
+  XnnpackBackend xnn(2);
+  ReferenceBackend ref;
+  run_model(m, xnn, x, r);
+  CHECK(xnn.create_count() == 8);
+  run_model(m, xnn, x, r);
+  run_model(m, xnn, random_tensor(m.batch_input_shape(3), rng, 0, 1), Tensor({3, m.num_outputs()}, 1.0f));
+  CHECK(xnn.create_count() == 8);
+  m.layer(0).parameters().at(0).value[2] *= -1.0f;
+  const ForwardBackward got = run_model(m, xnn, x, r);
+  CHECK(xnn.create_count() == 10);
+  const ForwardBackward want = run_model(m, ref, x, r);
+  expect_close(got.out, want.out, "logits after a weight change", 1e-4);
+  expect_close(got.grad, want.grad, "input gradient after a weight change", 1e-4);
+}
+#endif
 
 TEST_CASE("Tensor::content_id changes with every mutable access and never repeats", "[backend][tensor]") {
   Tensor a({3, 2}, 1.0f);

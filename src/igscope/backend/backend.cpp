@@ -5,9 +5,30 @@
 #ifndef __EMSCRIPTEN__
 #include "igscope/backend/eigen.h"
 #endif
+#ifdef IGSCOPE_HAVE_XNNPACK
+#include "igscope/backend/xnnpack.h"
+#endif
 #include "igscope/error.h"
 
 namespace igscope {
+
+void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op) {
+  if (g.batch < 0 || g.in_h < 1 || g.in_w < 1 || g.in_c < 1 || g.out_c < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
+      g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
+    throw Error(op + ": sizes, channels, kernel and stride must be >= 1, padding and batch >= 0");
+  if (g.in_h + 2 * g.pad_h < g.kernel_h || g.in_w + 2 * g.pad_w < g.kernel_w)
+    throw Error(op + ": the padded input is smaller than the kernel");
+}
+
+void check_dense_sizes(int64_t batch, int64_t in_f, int64_t out_f, const std::string& op) {
+  if (batch < 0 || in_f < 1 || out_f < 1) throw Error(op + ": features must be >= 1 and batch >= 0");
+}
+
+void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op) {
+  if (g.batch < 0 || g.channels < 1 || g.kernel_h < 1 || g.kernel_w < 1 || g.stride_h < 1 || g.stride_w < 1 ||
+      g.in_h < g.kernel_h || g.in_w < g.kernel_w)
+    throw Error(op + ": channels, window and stride must be >= 1, the input no smaller than the window");
+}
 
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
   if (threads < 0) throw Error("backend threads must be >= 0 (0: one per core), got " + std::to_string(threads));
@@ -16,11 +37,16 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
 #ifndef __EMSCRIPTEN__
   if (name == "eigen") return std::make_unique<EigenBackend>(threads);
 #endif
+#ifdef IGSCOPE_HAVE_XNNPACK
+  if (name == "xnnpack") return std::make_unique<XnnpackBackend>(threads);
+#endif
   throw Error("unknown backend '" + name + "' (available: " + available_backends() + ")");
 }
 
 std::string available_backends() {
-#ifndef __EMSCRIPTEN__
+#if defined(IGSCOPE_HAVE_XNNPACK)
+  return "eigen, reference, simd, xnnpack";
+#elif !defined(__EMSCRIPTEN__)
   return "eigen, reference, simd";
 #else
   return "reference, simd";

@@ -90,6 +90,12 @@ class Backend {
   virtual void relu_backward(int64_t count, const float* out, const float* dout, float* din) = 0;
 };
 
+// For backends that check what they are given: throw igscope::Error, naming
+// `op`, when sizes, kernel, stride or padding make no sense.
+void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op);
+void check_dense_sizes(int64_t batch, int64_t in_f, int64_t out_f, const std::string& op);
+void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op);
+
 // Backends by name (see available_backends()); threads: 0 means all cores
 // (ignored by single-threaded backends).
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);

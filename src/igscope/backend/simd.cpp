@@ -133,26 +133,6 @@ void pack_bias(SimdBackend::Packed& p, int64_t N, const float* bias) {
   std::copy(bias, bias + N, p.bias.begin());
 }
 
-void check_conv(const Conv2dGeometry& g, const char* op) {
-  if (g.batch < 0 || g.in_h < 1 || g.in_w < 1 || g.in_c < 1 || g.out_c < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
-      g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
-    throw Error(std::string(op) +
-                ": sizes, channels, kernel and stride must be >= 1, padding and batch >= 0");
-  if (g.in_h + 2 * g.pad_h < g.kernel_h || g.in_w + 2 * g.pad_w < g.kernel_w)
-    throw Error(std::string(op) + ": the padded input is smaller than the kernel");
-}
-
-void check_dense(int64_t batch, int64_t in_f, int64_t out_f, const char* op) {
-  if (batch < 0 || in_f < 1 || out_f < 1)
-    throw Error(std::string(op) + ": features must be >= 1 and batch >= 0");
-}
-
-void check_pool(const Pool2dGeometry& g, const char* op) {
-  if (g.batch < 0 || g.channels < 1 || g.kernel_h < 1 || g.kernel_w < 1 || g.stride_h < 1 || g.stride_w < 1 ||
-      g.in_h < g.kernel_h || g.in_w < g.kernel_w)
-    throw Error(std::string(op) + ": channels, window and stride must be >= 1, the input no smaller than the window");
-}
-
 }  // namespace
 
 const char* SimdBackend::isa() { return simd::kIsa; }
@@ -231,7 +211,7 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
 
 void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
                                  float* out, const ParamsKey& key) {
-  check_conv(g, "conv2d_forward");
+  check_conv2d_geometry(g, "conv2d_forward");
   const int64_t taps = g.kernel_h * g.kernel_w, C = g.in_c, K = taps * C, N = g.out_c;
   const Packed& p = packed({PackKind::ConvForward, weight, bias, {g.out_c, g.in_c, g.kernel_h, g.kernel_w}}, key,
                            [&](Packed& q) {
@@ -259,7 +239,7 @@ void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
 
 void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight, float* din,
                                         const ParamsKey& key) {
-  check_conv(g, "conv2d_backward_input");
+  check_conv2d_geometry(g, "conv2d_backward_input");
   // A transposed convolution: din[n, iy, ix, i] gathers dout[n, oy, ox, o] *
   // w[o, i, ky, kx] over the taps with iy = oy * stride - pad + ky.
   const int64_t taps = g.kernel_h * g.kernel_w, C = g.out_c, K = taps * C, N = g.in_c;
@@ -291,7 +271,7 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
 
 void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,
                                 const float* bias, float* y, const ParamsKey& key) {
-  check_dense(batch, in_f, out_f, "dense_forward");
+  check_dense_sizes(batch, in_f, out_f, "dense_forward");
   const Packed& p = packed({PackKind::DenseForward, weight, bias, {out_f, in_f, 0, 0}}, key, [&](Packed& q) {
     pack_b(q, in_f, out_f, in_f, [&](int64_t k, int64_t n) { return weight[n * in_f + k]; });
     pack_bias(q, out_f, bias);
@@ -301,7 +281,7 @@ void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, cons
 
 void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
                                        const float* weight, float* dx, const ParamsKey& key) {
-  check_dense(batch, in_f, out_f, "dense_backward_input");
+  check_dense_sizes(batch, in_f, out_f, "dense_backward_input");
   const Packed& p = packed({PackKind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0}}, key, [&](Packed& q) {
     pack_b(q, out_f, in_f, out_f, [&](int64_t k, int64_t n) { return weight[k * in_f + n]; });
     q.bias.clear();
@@ -310,7 +290,7 @@ void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_
 }
 
 void SimdBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) {
-  check_pool(g, "maxpool2d_forward");
+  check_pool2d_geometry(g, "maxpool2d_forward");
   const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
   pool_.parallel_for(g.batch * oh, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
@@ -340,7 +320,7 @@ void SimdBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, fl
 }
 
 void SimdBackend::maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax, float* din) {
-  check_pool(g, "maxpool2d_backward");
+  check_pool2d_geometry(g, "maxpool2d_backward");
   const int64_t in_per_image = g.in_h * g.in_w * g.channels;
   const int64_t out_per_image = g.out_h() * g.out_w() * g.channels;
   // Every argmax of image n lies in image n, so images are independent.

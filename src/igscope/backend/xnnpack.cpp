@@ -1,0 +1,243 @@
+#include "igscope/backend/xnnpack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include "igscope/error.h"
+
+namespace igscope {
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+const char* status_name(xnn_status s) {
+  switch (s) {
+    case xnn_status_success: return "success";
+    case xnn_status_uninitialized: return "uninitialized";
+    case xnn_status_invalid_parameter: return "invalid parameter";
+    case xnn_status_invalid_state: return "invalid state";
+    case xnn_status_unsupported_parameter: return "unsupported parameter";
+    case xnn_status_unsupported_hardware: return "unsupported hardware";
+    case xnn_status_out_of_memory: return "out of memory";
+  }
+  return "unknown status";
+}
+
+void check(xnn_status s, const char* what) {
+  if (s != xnn_status_success) throw Error(std::string("xnnpack: ") + what + " failed (" + status_name(s) + ")");
+}
+
+size_t u(int64_t v) { return static_cast<size_t>(v); }
+uint32_t u32(int64_t v) { return static_cast<uint32_t>(v); }
+
+}  // namespace
+
+void XnnpackBackend::OperatorDeleter::operator()(xnn_operator* op) const { xnn_delete_operator(op); }
+
+XnnpackBackend::XnnpackBackend(int threads) {
+  if (threads < 0) throw Error("backend threads must be >= 0 (0: one per core), got " + std::to_string(threads));
+  check(xnn_initialize(nullptr), "initialisation");
+  const unsigned cores = std::thread::hardware_concurrency();
+  threads_ = threads > 0 ? threads : static_cast<int>(cores ? cores : 1);
+  if (threads_ > 1) {
+    pool_ = pthreadpool_create(u(threads_));
+    if (!pool_) {
+      xnn_deinitialize();
+      throw Error("xnnpack: cannot create a thread pool of " + std::to_string(threads_) + " threads");
+    }
+  }
+}
+
+XnnpackBackend::~XnnpackBackend() {
+  cache_.clear();
+  uncached_.reset();
+  if (pool_) pthreadpool_destroy(pool_);
+  xnn_deinitialize();
+}
+
+template <class Create>
+xnn_operator* XnnpackBackend::get(const OpId& id, const ParamsKey& key, bool has_weights, Create create) {
+  if (has_weights && !key.known()) {
+    uncached_.reset();
+    xnn_operator* op = nullptr;
+    create(&op);
+    uncached_.reset(op);
+    ++create_count_;
+    return op;
+  }
+  auto it = cache_.find(id);
+  if (it != cache_.end() && (!has_weights || it->second.key == key)) return it->second.op.get();
+  if (it == cache_.end() && cache_.size() >= 64) cache_.clear();
+  Cached& c = cache_[id];
+  c.op.reset();
+  xnn_operator* op = nullptr;
+  create(&op);
+  c.op.reset(op);
+  c.key = key;
+  if (has_weights) ++create_count_;
+  return op;
+}
+
+void XnnpackBackend::run(xnn_operator* op, const char* what) { check(xnn_run_operator(op, pool_), what); }
+
+void XnnpackBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
+                                    float* out, const ParamsKey& key) {
+  check_conv2d_geometry(g, "conv2d_forward");
+  if (g.batch == 0) return;
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  xnn_operator* op = get(
+      {Kind::ConvForward, weight, bias, {g.out_c, g.in_c, g.kernel_h, g.kernel_w, g.stride_h * 65536 + g.stride_w,
+                                         g.pad_h * 65536 + g.pad_w}},
+      key, true, [&](xnn_operator** created) {
+        // XNNPACK takes [out, kh, kw, in]; PyTorch's is [out, in, kh, kw].
+        std::vector<float> ohwi(u(g.out_c * taps * g.in_c));
+        for (int64_t o = 0; o < g.out_c; ++o)
+          for (int64_t i = 0; i < g.in_c; ++i)
+            for (int64_t t = 0; t < taps; ++t)
+              ohwi[u((o * taps + t) * g.in_c + i)] = weight[(o * g.in_c + i) * taps + t];
+        check(xnn_create_convolution2d_nhwc_f32(u32(g.pad_h), u32(g.pad_w), u32(g.pad_h), u32(g.pad_w),
+                                                u32(g.kernel_h), u32(g.kernel_w), u32(g.stride_h), u32(g.stride_w),
+                                                1, 1, 1, u(g.in_c), u(g.out_c), u(g.in_c), u(g.out_c), ohwi.data(),
+                                                bias, -kInf, kInf, 0, created),
+              "create convolution");
+      });
+  check(xnn_setup_convolution2d_nhwc_f32(op, u(g.batch), u(g.in_h), u(g.in_w), in, out, pool_), "setup convolution");
+  run(op, "convolution");
+}
+
+void XnnpackBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight,
+                                           float* din, const ParamsKey& key) {
+  check_conv2d_geometry(g, "conv2d_backward_input");
+  if (g.batch == 0) return;
+  const int64_t taps = g.kernel_h * g.kernel_w, oh = g.out_h(), ow = g.out_w();
+  xnn_operator* op = get(
+      {Kind::ConvBackwardInput, weight, nullptr,
+       {g.out_c, g.in_c, g.kernel_h, g.kernel_w, g.stride_h * 65536 + g.stride_w, g.pad_h * 65536 + g.pad_w}},
+      key, true, [&](xnn_operator** created) {
+        // The deconvolution maps out_c channels to in_c: kernel [in, kh, kw, out].
+        std::vector<float> ihwo(u(g.in_c * taps * g.out_c));
+        for (int64_t o = 0; o < g.out_c; ++o)
+          for (int64_t i = 0; i < g.in_c; ++i)
+            for (int64_t t = 0; t < taps; ++t)
+              ihwo[u((i * taps + t) * g.out_c + o)] = weight[(o * g.in_c + i) * taps + t];
+        check(xnn_create_deconvolution2d_nhwc_f32(u32(g.pad_h), u32(g.pad_w), u32(g.pad_h), u32(g.pad_w),
+                                                  u32(g.kernel_h), u32(g.kernel_w), u32(g.stride_h),
+                                                  u32(g.stride_w), 1, 1, 1, u(g.out_c), u(g.in_c), u(g.out_c),
+                                                  u(g.in_c), ihwo.data(), nullptr, -kInf, kInf, 0, created),
+              "create deconvolution");
+      });
+  // The transposed convolution's natural output is stride * (oh - 1) + kernel
+  // - 2 pad rows; the input rows a strided convolution never read come back
+  // as the adjustment (always < stride).
+  const int64_t adjust_h = g.in_h - (g.stride_h * (oh - 1) + g.kernel_h - 2 * g.pad_h);
+  const int64_t adjust_w = g.in_w - (g.stride_w * (ow - 1) + g.kernel_w - 2 * g.pad_w);
+  check(xnn_setup_deconvolution2d_nhwc_f32(op, u(g.batch), u(oh), u(ow), u32(adjust_h), u32(adjust_w), dout, din,
+                                           pool_),
+        "setup deconvolution");
+  run(op, "deconvolution");
+}
+
+void XnnpackBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,
+                                   const float* bias, float* y, const ParamsKey& key) {
+  check_dense_sizes(batch, in_f, out_f, "dense_forward");
+  if (batch == 0) return;
+  xnn_operator* op =
+      get({Kind::DenseForward, weight, bias, {out_f, in_f, 0, 0, 0, 0}}, key, true, [&](xnn_operator** created) {
+        check(xnn_create_fully_connected_nc_f32(u(in_f), u(out_f), u(in_f), u(out_f), weight, bias, -kInf, kInf, 0,
+                                                created),
+              "create fully connected");
+      });
+  check(xnn_setup_fully_connected_nc_f32(op, u(batch), x, y, pool_), "setup fully connected");
+  run(op, "fully connected");
+}
+
+void XnnpackBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
+                                          const float* weight, float* dx, const ParamsKey& key) {
+  check_dense_sizes(batch, in_f, out_f, "dense_backward_input");
+  if (batch == 0) return;
+  // dx = dy w: a fully connected layer from out_f to in_f whose weights,
+  // [out_f, in_f], are the transpose of the layout XNNPACK expects.
+  xnn_operator* op = get({Kind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0, 0, 0}}, key, true,
+                         [&](xnn_operator** created) {
+                           check(xnn_create_fully_connected_nc_f32(u(out_f), u(in_f), u(out_f), u(in_f), weight,
+                                                                   nullptr, -kInf, kInf,
+                                                                   XNN_FLAG_TRANSPOSE_WEIGHTS, created),
+                                 "create fully connected (transposed)");
+                         });
+  check(xnn_setup_fully_connected_nc_f32(op, u(batch), dy, dx, pool_), "setup fully connected (transposed)");
+  run(op, "fully connected (transposed)");
+}
+
+void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) {
+  check_pool2d_geometry(g, "maxpool2d_forward");
+  if (g.batch == 0) return;
+  if (g.stride_h != g.kernel_h || g.stride_w != g.kernel_w) {
+    // Overlapping or gapped windows: XNNPACK's argmax pooling has no stride.
+    reference_.maxpool2d_forward(g, in, out, argmax);
+    return;
+  }
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
+  xnn_operator* op = get({Kind::ArgmaxPool, nullptr, nullptr, {C, g.kernel_h, g.kernel_w, 0, 0, 0}}, {}, false,
+                         [&](xnn_operator** created) {
+                           check(xnn_create_argmax_pooling2d_nhwc_f32(0, 0, 0, 0, u32(g.kernel_h), u32(g.kernel_w),
+                                                                      u(C), u(C), u(C), 0, created),
+                                 "create argmax pooling");
+                         });
+  const int64_t out_n = g.batch * oh * ow * C;
+  std::vector<uint32_t> window_index(u(out_n));
+  check(xnn_setup_argmax_pooling2d_nhwc_f32(op, u(g.batch), u(g.in_h), u(g.in_w), in, out, window_index.data(), pool_),
+        "setup argmax pooling");
+  run(op, "argmax pooling");
+  // XNNPACK numbers a window's elements column by column (index = kx *
+  // kernel_h + ky) and keeps the first maximum in that order; igscope (and
+  // PyTorch) keep the first in row-major order. On a tie the two can differ,
+  // so the row-major first maximum is looked up among the window's elements
+  // equal to the maximum XNNPACK found.
+  for (int64_t o = 0; o < out_n; ++o) {
+    const int64_t c = o % C, pixel = o / C, ox = pixel % ow, oy = pixel / ow % oh, n = pixel / (ow * oh);
+    const float best = out[o];
+    const int64_t k = window_index[u(o)], kx = k / g.kernel_h, ky = k % g.kernel_h;
+    int64_t found = ((n * g.in_h + oy * g.kernel_h + ky) * g.in_w + ox * g.kernel_w + kx) * C + c;
+    for (int64_t wy = 0; wy <= ky; ++wy) {
+      bool done = false;
+      for (int64_t wx = 0; wx < g.kernel_w && !(wy == ky && wx >= kx); ++wx) {
+        const int64_t idx = ((n * g.in_h + oy * g.kernel_h + wy) * g.in_w + ox * g.kernel_w + wx) * C + c;
+        if (in[idx] == best) {
+          found = idx;
+          done = true;
+          break;
+        }
+      }
+      if (done) break;
+    }
+    argmax[o] = found;
+  }
+}
+
+void XnnpackBackend::maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax,
+                                        float* din) {
+  check_pool2d_geometry(g, "maxpool2d_backward");
+  reference_.maxpool2d_backward(g, dout, argmax, din);
+}
+
+void XnnpackBackend::relu_forward(int64_t count, const float* in, float* out) {
+  if (count <= 0) return;
+  xnn_operator* op = get({Kind::Clamp, nullptr, nullptr, {0, 0, 0, 0, 0, 0}}, {}, false, [&](xnn_operator** created) {
+    check(xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, kInf, 0, created), "create clamp");
+  });
+  check(xnn_setup_clamp_nc_f32(op, u(count), in, out, pool_), "setup clamp");
+  run(op, "clamp");
+}
+
+void XnnpackBackend::relu_backward(int64_t count, const float* out, const float* dout, float* din) {
+  for (int64_t i = 0; i < count; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+}  // namespace igscope
