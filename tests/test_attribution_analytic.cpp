@@ -257,16 +257,21 @@ TEST_CASE("the adaptive mode stops at its cap and says it did not converge", "[i
   CHECK_FALSE(a.paths[0].converged);
   CHECK(a.evaluations <= 33);
   CHECK(a.evaluations >= 25);
-  SECTION("a smooth function converges at once") {
+  SECTION("a smooth function: few points for a loose tolerance, exact features for a tight one") {
     FunctionTarget g = test_function();
     const Tensor x6 = vec({0.9f, 1.7f, 2.5f, 3.0f, 0.8f, -1.2f});
     const Tensor b6 = vec({0.1f, -0.4f, -1.0f, 0.5f, 0.3f, 0.6f});
     AdaptiveOptions o2;
     o2.tolerance = 1e-3;
-    const Attribution a6 = adaptive_integrated_gradients(g, x6, {b6}, o2);
-    CHECK(a6.paths[0].converged);
-    CHECK(a6.evaluations == 9);  // four Simpson intervals
-    CHECK(max_abs_diff(a6.values, exact_ig(x6, b6)) <= 1e-3);
+    const Attribution loose = adaptive_integrated_gradients(g, x6, {b6}, o2);
+    CHECK(loose.paths[0].converged);
+    CHECK(loose.evaluations == 5);  // two Simpson intervals suffice
+    // Only sin(x2) is not integrated exactly by Simpson's rule: its error is the gap.
+    CHECK(max_abs_diff(loose.values, exact_ig(x6, b6)) <= 1e-3 * std::abs(loose.f_input - loose.f_baseline));
+    o2.tolerance = 1e-7;
+    const Attribution tight = adaptive_integrated_gradients(g, x6, {b6}, o2);
+    CHECK(tight.paths[0].converged);
+    CHECK(max_abs_diff(tight.values, exact_ig(x6, b6)) <= 1e-4);
   }
 }
 
@@ -290,6 +295,6 @@ TEST_CASE("bad IG parameters give clear errors", "[ig][errors]") {
   bad.tolerance = -1;
   CHECK_THROWS_WITH(adaptive_integrated_gradients(f, x, {b}, bad), Catch::Contains("tolerance must be a finite number > 0"));
   bad.tolerance = 0.01;
-  bad.max_evaluations = 5;
-  CHECK_THROWS_WITH(adaptive_integrated_gradients(f, x, {b}, bad), Catch::Contains("step cap must be between 9"));
+  bad.max_evaluations = 4;
+  CHECK_THROWS_WITH(adaptive_integrated_gradients(f, x, {b}, bad), Catch::Contains("step cap must be between 5"));
 }

@@ -80,10 +80,10 @@ struct AdaptiveOptions {
   double tolerance = 0.01;
   bool relative = true;
   int64_t max_evaluations = 1024;
-  int64_t initial_intervals = 4;
+  int64_t initial_intervals = 2;
   int64_t points_per_interval = 3;
-  int64_t batch_size = 32;     // points per chunk
-  int64_t points_per_round = 8;  // new points per refinement round (at least one interval is split)
+  int64_t batch_size = 32;       // points per chunk
+  int64_t points_per_round = 2;  // new points per refinement round (at least one interval is split)
 };
 void check_adaptive_options(const AdaptiveOptions& options);  // throws Error
 PathIntegral integrate_path_adaptive(TargetFunction& f, const Path& path, const AdaptiveOptions& options,
