@@ -167,6 +167,15 @@ const float* SimdBackend::zeros(int64_t count) {
   return zeros_.data();
 }
 
+namespace {
+// Segments shorter than a vector (conv1 reads one channel per tap) leave the
+// micro-kernel mostly loading pointers; such rows are gathered into a
+// contiguous block first (a small im2col in L1) and run as one segment.
+bool gather_rows(const SimdBackend::Packed& p, int64_t taps, int64_t depth) {
+  return !p.dot && taps > 1 && depth < kLanes;
+}
+}  // namespace
+
 template <class RowPtrs>
 void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs) {
   if (s.rows == 0) return;
@@ -185,22 +194,36 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
   const int64_t row_tasks = ceil_div(row_blocks, blocks_per_task);
   const int64_t cols_per_group = ceil_div(col_blocks, col_groups);
   col_groups = ceil_div(col_blocks, cols_per_group);
+  const bool gather = gather_rows(p, s.taps, s.depth);
 
   pool_.parallel_for(row_tasks * col_groups, [&](int64_t task) {
     const int64_t rt = task / col_groups, cg = task % col_groups;
     const int64_t cb_begin = cg * cols_per_group, cb_end = std::min(col_blocks, cb_begin + cols_per_group);
-    std::vector<const float*> ptrs(static_cast<size_t>(kMaxTile * s.taps));
-    for (int64_t rb = rt * blocks_per_task; rb < std::min(row_blocks, (rt + 1) * blocks_per_task); ++rb) {
+    thread_local std::vector<const float*> ptrs;
+    thread_local std::vector<float> rows;
+    ptrs.resize(static_cast<size_t>(kMaxTile * s.taps));
+    if (gather) rows.resize(static_cast<size_t>(kMR * K));
+    const int64_t rb_end = std::min(row_blocks, (rt + 1) * blocks_per_task);
+    for (int64_t rb = rt * blocks_per_task; rb < rb_end; ++rb) {
       const int64_t m0 = rb * mr_tile, mr = std::min<int64_t>(mr_tile, s.rows - m0);
-      for (int64_t r = 0; r < mr; ++r) row_ptrs(m0 + r, ptrs.data() + r * s.taps);
+      row_ptrs(m0, mr, ptrs.data());
       for (int64_t r = mr; r < mr_tile; ++r) std::copy_n(ptrs.data(), s.taps, ptrs.data() + r * s.taps);
+      int64_t taps = s.taps, depth = s.depth;
+      if (gather) {
+        for (int64_t r = 0; r < mr; ++r)
+          for (int64_t t = 0; t < s.taps; ++t)
+            std::copy_n(ptrs[static_cast<size_t>(r * s.taps + t)], s.depth, rows.data() + r * K + t * s.depth);
+        for (int64_t r = 0; r < kMR; ++r) ptrs[static_cast<size_t>(r)] = rows.data() + std::min(r, mr - 1) * K;
+        taps = 1;
+        depth = K;
+      }
       float* c = out + m0 * s.cols;
       for (int64_t cb = cb_begin; cb < cb_end; ++cb) {
         if (p.dot) {
-          dot_tile(s.taps, s.depth, ptrs.data(), p.b.data() + cb * K, p.bias.empty() ? 0.0f : p.bias[static_cast<size_t>(cb)], c + cb,
-                   s.cols, mr);
+          dot_tile(taps, depth, ptrs.data(), p.b.data() + cb * K,
+                   p.bias.empty() ? 0.0f : p.bias[static_cast<size_t>(cb)], c + cb, s.cols, mr);
         } else {
-          gemm_tile(s.taps, s.depth, ptrs.data(), p.b.data() + cb * K * kNR,
+          gemm_tile(taps, depth, ptrs.data(), p.b.data() + cb * K * kNR,
                     p.bias.empty() ? nullptr : p.bias.data() + cb * kNR, c + cb * kNR, s.cols, mr,
                     std::min<int64_t>(kNR, s.cols - cb * kNR));
         }
@@ -224,14 +247,36 @@ void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
                            });
   const int64_t oh = g.out_h(), ow = g.out_w();
   const float* zero = zeros(C);
-  gemm({g.batch * oh * ow, N, taps, C}, p, out, [&](int64_t m, const float** ptrs) {
-    const int64_t n = m / (oh * ow), oy = m / ow % oh, ox = m % ow;
-    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      const int64_t iy = oy * g.stride_h - g.pad_h + ky;
-      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const int64_t ix = ox * g.stride_w - g.pad_w + kx;
-        const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
-        *ptrs++ = inside ? in + ((n * g.in_h + iy) * g.in_w + ix) * C : zero;
+  // Offsets of the taps from the window's top-left element, for windows that
+  // lie inside the image (most of them): no bounds checks there.
+  std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx)
+      tap_offset[static_cast<size_t>(ky * g.kernel_w + kx)] = (ky * g.in_w + kx) * C;
+  gemm({g.batch * oh * ow, N, taps, C}, p, out, [&](int64_t m0, int64_t count, const float** ptrs) {
+    // Output pixel (n, oy, ox) of row m0, then step along the rows.
+    int64_t ox = m0 % ow, oy = m0 / ow % oh, n = m0 / (oh * ow);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
+      if (iy0 >= 0 && iy0 + g.kernel_h <= g.in_h && ix0 >= 0 && ix0 + g.kernel_w <= g.in_w) {
+        const float* corner = in + ((n * g.in_h + iy0) * g.in_w + ix0) * C;
+        for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner + tap_offset[static_cast<size_t>(t)];
+      } else {
+        for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+          const int64_t iy = iy0 + ky;
+          for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+            const int64_t ix = ix0 + kx;
+            const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+            *ptrs++ = inside ? in + ((n * g.in_h + iy) * g.in_w + ix) * C : zero;
+          }
+        }
+      }
+      if (++ox == ow) {
+        ox = 0;
+        if (++oy == oh) {
+          oy = 0;
+          ++n;
+        }
       }
     }
   });
@@ -255,15 +300,38 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
              });
   const int64_t oh = g.out_h(), ow = g.out_w();
   const float* zero = zeros(C);
-  gemm({g.batch * g.in_h * g.in_w, N, taps, C}, p, din, [&](int64_t m, const float** ptrs) {
-    const int64_t n = m / (g.in_h * g.in_w), iy = m / g.in_w % g.in_h, ix = m % g.in_w;
-    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-      const int64_t ty = iy + g.pad_h - ky;
-      const bool row_ok = ty >= 0 && ty % g.stride_h == 0 && ty / g.stride_h < oh;
-      for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-        const int64_t tx = ix + g.pad_w - kx;
-        const bool ok = row_ok && tx >= 0 && tx % g.stride_w == 0 && tx / g.stride_w < ow;
-        *ptrs++ = ok ? dout + ((n * oh + ty / g.stride_h) * ow + tx / g.stride_w) * C : zero;
+  // With stride 1, tap (ky, kx) of input pixel (iy, ix) reads output pixel
+  // (iy + pad - ky, ix + pad - kx): a fixed offset back from the window's
+  // corner when the whole window lies inside the output (no checks there).
+  const bool unit_stride = g.stride_h == 1 && g.stride_w == 1;
+  std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
+  for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx)
+      tap_offset[static_cast<size_t>(ky * g.kernel_w + kx)] = (ky * ow + kx) * C;
+  gemm({g.batch * g.in_h * g.in_w, N, taps, C}, p, din, [&](int64_t m0, int64_t count, const float** ptrs) {
+    int64_t ix = m0 % g.in_w, iy = m0 / g.in_w % g.in_h, n = m0 / (g.in_h * g.in_w);
+    for (int64_t r = 0; r < count; ++r) {
+      const int64_t ty0 = iy + g.pad_h, tx0 = ix + g.pad_w;  // the tap (0, 0) target
+      if (unit_stride && ty0 - (g.kernel_h - 1) >= 0 && ty0 < oh && tx0 - (g.kernel_w - 1) >= 0 && tx0 < ow) {
+        const float* corner = dout + ((n * oh + ty0) * ow + tx0) * C;
+        for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner - tap_offset[static_cast<size_t>(t)];
+      } else {
+        for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+          const int64_t ty = ty0 - ky;
+          const bool row_ok = ty >= 0 && ty % g.stride_h == 0 && ty / g.stride_h < oh;
+          for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+            const int64_t tx = tx0 - kx;
+            const bool ok = row_ok && tx >= 0 && tx % g.stride_w == 0 && tx / g.stride_w < ow;
+            *ptrs++ = ok ? dout + ((n * oh + ty / g.stride_h) * ow + tx / g.stride_w) * C : zero;
+          }
+        }
+      }
+      if (++ix == g.in_w) {
+        ix = 0;
+        if (++iy == g.in_h) {
+          iy = 0;
+          ++n;
+        }
       }
     }
   });
@@ -276,7 +344,9 @@ void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, cons
     pack_b(q, in_f, out_f, in_f, [&](int64_t k, int64_t n) { return weight[n * in_f + k]; });
     pack_bias(q, out_f, bias);
   });
-  gemm({batch, out_f, 1, in_f}, p, y, [&](int64_t m, const float** ptrs) { *ptrs = x + m * in_f; });
+  gemm({batch, out_f, 1, in_f}, p, y, [&](int64_t m0, int64_t count, const float** ptrs) {
+    for (int64_t r = 0; r < count; ++r) ptrs[r] = x + (m0 + r) * in_f;
+  });
 }
 
 void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
@@ -286,35 +356,53 @@ void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_
     pack_b(q, out_f, in_f, out_f, [&](int64_t k, int64_t n) { return weight[k * in_f + n]; });
     q.bias.clear();
   });
-  gemm({batch, in_f, 1, out_f}, p, dx, [&](int64_t m, const float** ptrs) { *ptrs = dy + m * out_f; });
+  gemm({batch, in_f, 1, out_f}, p, dx, [&](int64_t m0, int64_t count, const float** ptrs) {
+    for (int64_t r = 0; r < count; ++r) ptrs[r] = dy + (m0 + r) * out_f;
+  });
 }
 
 void SimdBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) {
   check_pool2d_geometry(g, "maxpool2d_forward");
-  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels, window = g.kernel_h * g.kernel_w;
+  const int64_t vec_end = C / kLanes * kLanes;
   pool_.parallel_for(g.batch * oh, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
+    thread_local std::vector<int64_t> base;  // flat index of each window element's channel 0
+    base.resize(static_cast<size_t>(window));
     for (int64_t ox = 0; ox < ow; ++ox) {
+      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+        for (int64_t kx = 0; kx < g.kernel_w; ++kx)
+          base[static_cast<size_t>(ky * g.kernel_w + kx)] =
+              ((n * g.in_h + oy * g.stride_h + ky) * g.in_w + ox * g.stride_w + kx) * C;
       float* o = out + ((n * oh + oy) * ow + ox) * C;
       int64_t* arg = argmax + ((n * oh + oy) * ow + ox) * C;
-      // Row-major window order; a strict '>' keeps the first maximum on ties.
-      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
-        for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-          const int64_t base = ((n * g.in_h + oy * g.stride_h + ky) * g.in_w + ox * g.stride_w + kx) * C;
-          const float* x = in + base;
-          if (ky == 0 && kx == 0) {
-            for (int64_t c = 0; c < C; ++c) {
-              o[c] = x[c];
-              arg[c] = base + c;
-            }
-          } else {
-            for (int64_t c = 0; c < C; ++c) {
-              const bool greater = x[c] > o[c];
-              o[c] = greater ? x[c] : o[c];
-              arg[c] = greater ? base + c : arg[c];
-            }
+      // Window elements in row-major order; a strict '>' keeps the first
+      // maximum on ties. Lanes carry the winning element's number.
+      for (int64_t c = 0; c < vec_end; c += kLanes) {
+        Vec best = simd::load(in + base[0] + c);
+        simd::IntVec win = simd::IntVec{};
+        for (int64_t w = 1; w < window; ++w) {
+          const Vec v = simd::load(in + base[static_cast<size_t>(w)] + c);
+          const simd::IntVec greater = v > best;
+          best = greater ? v : best;
+          win = greater ? static_cast<int32_t>(w) - simd::IntVec{} : win;
+        }
+        simd::store(o + c, best);
+        for (int lane = 0; lane < kLanes; ++lane) arg[c + lane] = base[static_cast<size_t>(win[lane])] + c + lane;
+      }
+      for (int64_t c = vec_end; c < C; ++c) {
+        float best = in[base[0] + c];
+        int64_t best_index = base[0] + c;
+        for (int64_t w = 1; w < window; ++w) {
+          const float v = in[base[static_cast<size_t>(w)] + c];
+          if (v > best) {
+            best = v;
+            best_index = base[static_cast<size_t>(w)] + c;
           }
         }
+        o[c] = best;
+        arg[c] = best_index;
+      }
     }
   });
 }

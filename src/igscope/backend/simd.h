@@ -87,7 +87,8 @@ class SimdBackend final : public Backend {
     int64_t depth = 0;  // C: floats per segment; K = taps * C
   };
   // out[m, n] = bias[n] + sum_k A[m, k] B[k, n], where row m of A is the
-  // concatenation of the `taps` segments row_ptrs(m, ptrs) points at.
+  // concatenation of `taps` segments of `depth` floats: row_ptrs(m0, count,
+  // ptrs) writes the segment pointers of rows m0 .. m0 + count - 1, row by row.
   template <class RowPtrs>
   void gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs);
   const float* zeros(int64_t count);

@@ -6,6 +6,7 @@
 //   Vec      kLanes floats; +, -, * and comparisons work lane-wise, and a
 //            scalar operand is broadcast. a * b + c becomes an FMA where the
 //            target has one (the simd sources build with -ffp-contract=fast).
+//   IntVec   kLanes int32 lanes, the type of comparison masks
 //   load / store   unaligned
 //   splat          broadcast a scalar
 #include <cstdint>
@@ -34,6 +35,9 @@ inline constexpr const char* kIsa = "generic";
 #endif
 
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
+// Lane-wise comparisons of Vecs give IntVec masks (-1 true, 0 false), and
+// mask ? a : b selects lane by lane.
+typedef int32_t IntVec __attribute__((vector_size(kLanes * sizeof(int32_t))));
 // The same vector type, for loads and stores at any float alignment.
 typedef float UnalignedVec __attribute__((vector_size(kLanes * sizeof(float)), aligned(alignof(float)), may_alias));
 

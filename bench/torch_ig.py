@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""Integrated Gradients in PyTorch against `igscope bench`, side by side in one run.
+
+For one Fashion-MNIST test image and a model file, times the same IG in
+PyTorch (Debian's python3-torch, CPU) that `igscope bench` times: Gauss-
+Legendre nodes on the straight path from a black baseline, the path points
+fed as batches of 32, the gradient of the target logit with respect to the
+batch by autograd (weights frozen, so only input gradients are computed),
+plus one forward pass of the input and the baseline for the completeness
+gap. Both sides run with the same thread counts. For each (threads, steps)
+it runs igscope's backends and PyTorch alternately, `--rounds` times, and
+reports medians and the ratios PyTorch ms / igscope ms (> 1: igscope is
+faster).
+
+Run with Debian's interpreter (python3 on PATH may be another one):
+  /usr/bin/python3 bench/torch_ig.py --igscope build/igscope --model M.safetensors
+"""
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore", message="Lazy modules are a new feature")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
+from torch_model import load_model, to_torch_input  # noqa: E402
+
+FASHION_DIR = os.environ.get("IGSCOPE_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+
+
+def test_image(index):
+    """Test image `index` of Fashion-MNIST as [1, 28, 28, 1] floats in [0, 1] (NHWC)."""
+    path = os.path.join(FASHION_DIR, "t10k-images-idx3-ubyte.gz")
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    count, rows, cols = (int.from_bytes(raw[o : o + 4], "big") for o in (4, 8, 12))
+    if not 0 <= index < count:
+        raise SystemExit(f"--image {index}: the test set has {count} images")
+    pixels = np.frombuffer(raw, dtype=np.uint8, count=rows * cols, offset=16 + index * rows * cols)
+    return (pixels.astype(np.float32) / 255.0).reshape(1, rows, cols, 1)
+
+
+def gauss_legendre(n):
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return (nodes + 1.0) / 2.0, weights / 2.0
+
+
+class TorchIG:
+    def __init__(self, model, x, target, steps, batch_size):
+        self.model = model
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self.x = x
+        self.baseline = torch.zeros_like(x)
+        self.target = target
+        alphas, weights = gauss_legendre(steps)
+        self.alphas = torch.tensor(alphas, dtype=torch.float32)
+        self.weights = torch.tensor(weights, dtype=torch.float32)
+        self.batch_size = batch_size
+
+    def run(self):
+        diff = self.x - self.baseline
+        total = torch.zeros_like(self.x)
+        for begin in range(0, len(self.alphas), self.batch_size):
+            a = self.alphas[begin : begin + self.batch_size].view(-1, 1, 1, 1)
+            w = self.weights[begin : begin + self.batch_size].view(-1, 1, 1, 1)
+            points = (self.baseline + a * diff).requires_grad_(True)
+            out = self.model(points)[:, self.target]
+            (grad,) = torch.autograd.grad(out.sum(), points)
+            total += (grad * w).sum(0, keepdim=True)
+        with torch.no_grad():
+            ends = self.model(torch.cat([self.baseline, self.x]))[:, self.target]
+        attributions = diff * total
+        gap = attributions.sum().item() - (ends[1] - ends[0]).item()
+        return attributions, gap
+
+    def forward_batch(self):
+        with torch.no_grad():
+            self.model(self.baseline + self.alphas[: self.batch_size].view(-1, 1, 1, 1) * (self.x - self.baseline))
+
+
+def time_median(fn, min_seconds, min_repeats):
+    fn()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_repeats or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def igscope_bench(args, backend, threads, steps):
+    cmd = [args.igscope, "bench", "--model", args.model, "--backend", backend, "--threads", str(threads),
+           "--steps", str(steps), "--image", str(args.image), "--min-seconds", str(args.min_seconds), "--json"]
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--igscope", required=True, help="the igscope command")
+    ap.add_argument("--model", required=True, help="model file (.safetensors)")
+    ap.add_argument("--backends", default="xnnpack,simd,eigen")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--steps", default="32,64")
+    ap.add_argument("--image", type=int, default=0, help="Fashion-MNIST test image")
+    ap.add_argument("--batch", type=int, default=32, help="path points per pass (igscope bench's default)")
+    ap.add_argument("--min-seconds", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=1, help="alternate igscope and PyTorch this many times")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    model, _ = load_model(args.model)
+    x = to_torch_input(test_image(args.image))
+    backends = [b for b in args.backends.split(",") if b]
+    rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        torch.set_num_threads(threads)
+        for steps in [int(s) for s in args.steps.split(",")]:
+            ours = {b: [] for b in backends}
+            torch_ig, torch_fwd = [], []
+            target = None
+            for _ in range(args.rounds):
+                for b in backends:
+                    r = igscope_bench(args, b, threads, steps)
+                    ours[b].append(r)
+                    target = r["target_class"]
+                ig = TorchIG(model, x, target, steps, args.batch)
+                torch_ig.append(time_median(ig.run, args.min_seconds, 5))
+                torch_fwd.append(time_median(ig.forward_batch, args.min_seconds, 5))
+            _, gap = TorchIG(model, x, target, steps, args.batch).run()
+            row = {"threads": threads, "steps": steps, "torch_ms_per_ig": statistics.median(torch_ig),
+                   "torch_ms_forward_batch": statistics.median(torch_fwd), "torch_gap": gap, "igscope": {}}
+            for b in backends:
+                ms = statistics.median(r["ms_per_ig"] for r in ours[b])
+                fwd = statistics.median(r["ms_forward_batch"] for r in ours[b])
+                row["igscope"][b] = {"ms_per_ig": ms, "ms_forward_batch": fwd, "gflops_ig": ours[b][0]["flops_per_ig"] / (ms * 1e6),
+                                     "torch_over_igscope": row["torch_ms_per_ig"] / ms, "gap": ours[b][-1]["gap"]}
+            rows.append(row)
+            if not args.json:
+                print(f"threads {threads}, {steps} steps: PyTorch {row['torch_ms_per_ig']:.2f} ms; "
+                      + ", ".join(f"{b} {row['igscope'][b]['ms_per_ig']:.2f} ms" for b in backends), file=sys.stderr)
+
+    if args.json:
+        print(json.dumps({"torch": torch.__version__, "image": args.image, "batch": args.batch, "rows": rows}, indent=2))
+        return
+    print(f"\nIG of Fashion-MNIST test image {args.image}, Gauss-Legendre, batches of {args.batch}; "
+          f"PyTorch {torch.__version__} (CPU); medians")
+    header = f"{'threads':>7} {'steps':>5} | {'PyTorch ms':>10} |"
+    for b in backends:
+        header += f" {b + ' ms':>12} {'PyTorch/' + b:>17} |"
+    print(header)
+    for row in rows:
+        line = f"{row['threads']:>7} {row['steps']:>5} | {row['torch_ms_per_ig']:>10.2f} |"
+        for b in backends:
+            r = row["igscope"][b]
+            line += f" {r['ms_per_ig']:>12.2f} {r['torch_over_igscope']:>16.2f}x |"
+        print(line)
+    print("\nforward pass of a batch of 32 path points (ms):")
+    for row in rows:
+        if row["steps"] != rows[0]["steps"]:
+            continue
+        print(f"  threads {row['threads']}: PyTorch {row['torch_ms_forward_batch']:.2f}; "
+              + ", ".join(f"{b} {row['igscope'][b]['ms_forward_batch']:.2f}" for b in backends))
+
+
+if __name__ == "__main__":
+    main()
