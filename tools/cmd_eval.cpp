@@ -37,7 +37,7 @@ void print_report(const ClassificationReport& r) {
 void add_eval_command(CLI::App& app) {
   struct Options {
     std::string model, backend = default_backend();
-    bool json = false;
+    bool json = false, predictions = false;
     int64_t limit = 0;
     int threads = 0;
   };
@@ -45,6 +45,7 @@ void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a model on the Fashion-MNIST test set");
   cmd->add_option("--model", opt->model, "model file (.safetensors)")->required();
   cmd->add_flag("--json", opt->json, "print one JSON object (its 'accuracy' is the test accuracy as a fraction)");
+  cmd->add_flag("--with-predictions", opt->predictions, "with --json: include the predicted class of every image");
   cmd->add_option("--limit", opt->limit, "only the first N test images")->check(CLI::Range(int64_t{0}, int64_t{10000}));
   cmd->add_option("--backend", opt->backend, "kernel backend (" + available_backends() + ")");
   cmd->add_option("--threads", opt->threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
@@ -57,6 +58,7 @@ void add_eval_command(CLI::App& app) {
     if (opt->json) {
       nlohmann::json j = r.to_json();
       j["model"] = opt->model;
+      if (opt->predictions) j["predictions"] = r.predictions;
       std::cout << j.dump() << "\n";
     } else {
       print_report(r);

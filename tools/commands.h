@@ -11,5 +11,6 @@ void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_attribute_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
 
 }  // namespace igscope::tools

@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Independent oracle for a trained model: PyTorch reads the same .safetensors
+file, classifies the Fashion-MNIST test set (read here with gzip + numpy, not
+with igscope's reader), and must agree with `igscope eval` image by image.
+Prints the agreement and both accuracies; fails below --min-agreement or when
+the accuracies differ from each other."""
+import argparse
+import gzip
+import json
+import subprocess
+import sys
+import os
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_model  # noqa: E402
+
+
+def read_idx(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--igscope", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--min-agreement", type=float, default=0.999)
+    args = ap.parse_args()
+
+    out = subprocess.run([args.igscope, "eval", "--model", args.model, "--json", "--with-predictions"],
+                         check=True, capture_output=True, text=True).stdout
+    ours = json.loads(out)
+    images = read_idx(os.path.join(args.data, "t10k-images-idx3-ubyte.gz")).astype(np.float32) / 255.0
+    labels = read_idx(os.path.join(args.data, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
+
+    torch.set_num_threads(2)
+    model, _ = torch_model.load_model(args.model)
+    preds = []
+    with torch.no_grad():
+        for b in range(0, len(images), 1000):
+            x = torch_model.to_torch_input(images[b : b + 1000, :, :, None])
+            preds.append(model(x).argmax(dim=1).numpy())
+    torch_pred = np.concatenate(preds)
+    our_pred = np.array(ours["predictions"])
+    agreement = float((torch_pred == our_pred).mean())
+    torch_acc = float((torch_pred == labels).mean())
+    print(f"images {len(labels)}  agreement {agreement:.4%} ({int((torch_pred != our_pred).sum())} differ)  "
+          f"igscope accuracy {ours['accuracy']:.4%}  PyTorch accuracy {torch_acc:.4%}")
+    if agreement < args.min_agreement:
+        sys.exit(f"agreement {agreement:.4%} below {args.min_agreement:.2%}")
+    if abs(ours["accuracy"] - float((our_pred == labels).mean())) > 1e-12:
+        sys.exit("igscope's reported accuracy does not match its own predictions")
+
+
+if __name__ == "__main__":
+    main()
