@@ -1,0 +1,74 @@
+// bench_wasm_ig: the IG workload of `igscope bench` in the WebAssembly build
+// (simd kernels on simd128, threads on Emscripten pthreads), run under node:
+//   node --no-experimental-fetch build-wasm/bench/wasm/bench_wasm_ig.js [--steps 32,64] [--threads 1,2]
+// The model is fashion_cnn_v1 with He-initialised weights (seed 1, as
+// `igscope init --seed 1`) and the image a fixed pseudo-random one: timing
+// does not depend on the values, and the wasm build has no data-set reader.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "igscope/architectures.h"
+#include "igscope/backend/simd.h"
+#include "igscope/benchmark.h"
+#include "igscope/error.h"
+#include "igscope/model.h"
+#include "igscope/random.h"
+
+using namespace igscope;
+
+namespace {
+std::vector<int64_t> parse_list(const char* s) {
+  std::vector<int64_t> out;
+  std::string item;
+  for (const char* p = s;; ++p) {
+    if (*p == ',' || *p == '\0') {
+      if (!item.empty()) out.push_back(std::stoll(item));
+      item.clear();
+      if (*p == '\0') break;
+    } else {
+      item += *p;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> steps = {32, 64}, threads = {1, 2};
+  double min_seconds = 2.0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--steps")) steps = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads")) threads = parse_list(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--min-seconds")) min_seconds = std::stod(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "bench_wasm_ig: unknown option %s\n", argv[i]);
+      return 1;
+    }
+  }
+  try {
+    Model model(named_architecture("fashion_cnn_v1"));
+    model.init_he(1);
+    Tensor image(model.batch_input_shape(1));
+    Rng rng(7);
+    for (int64_t i = 0; i < image.size(); ++i) image[i] = rng.uniform() < 0.5 ? 0.0f : static_cast<float>(rng.uniform());
+    std::printf("fashion_cnn_v1, simd kernels compiled for %s\n", SimdBackend::isa());
+    std::printf("%7s %5s | %14s %9s | %10s %9s\n", "threads", "steps", "forward 32 ms", "GFLOP/s", "IG ms", "GFLOP/s");
+    for (int64_t t : threads)
+      for (int64_t s : steps) {
+        IgBenchmarkOptions o;
+        o.backend = "simd";
+        o.threads = static_cast<int>(t);
+        o.steps = s;
+        o.min_seconds = min_seconds;
+        const IgBenchmark r = benchmark_ig(model, image, o);
+        std::printf("%7d %5lld | %14.2f %9.1f | %10.2f %9.1f\n", r.threads, static_cast<long long>(s),
+                    r.ms_forward_batch, r.gflops_forward(), r.ms_per_ig, r.gflops_ig());
+      }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_wasm_ig: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
