@@ -1,16 +1,19 @@
 // igscope eval --model FILE [--json]: test accuracy, per-class precision and
 // recall, confusion matrix on the Fashion-MNIST test set.
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
 
 #include "commands.h"
+#include "igscope/attribution/dataset_eval.h"
 #include "igscope/backend/backend.h"
 #include "igscope/classifier_eval.h"
 #include "igscope/data/fashion_mnist.h"
 #include "igscope/error.h"
 #include "igscope/model.h"
+#include "progress.h"
 
 namespace igscope::tools {
 
@@ -32,14 +35,51 @@ void print_report(const ClassificationReport& r) {
   }
 }
 
+void print_attribution_summary(const nlohmann::json& s) {
+  std::printf("images %lld  accuracy %.2f%%  all pairs: %.2f images/s attributing, %.2f images/s with metrics\n\n",
+              static_cast<long long>(s["images"].get<int64_t>()), 100 * s["accuracy"].get<double>(),
+              s["attribution_images_per_second"].get<double>(), s["images_per_second"].get<double>());
+  std::printf("%-10s %-14s %10s %8s %9s %9s %11s %11s %10s %9s\n", "method", "baseline", "med |gap|", "gap<1%",
+              "deletion", "insertion", "infidelity", "sensitivity", "evals/img", "images/s");
+  auto num = [](const nlohmann::json& v, const char* fmt, double scale = 1.0) {
+    char b[32];
+    if (v.is_null()) return std::string("-");
+    std::snprintf(b, sizeof b, fmt, scale * v.get<double>());
+    return std::string(b);
+  };
+  for (const auto& r : s["pairs"])
+    std::printf("%-10s %-14s %10s %8s %9s %9s %11s %11s %10.0f %9s\n", r["method"].get<std::string>().c_str(),
+                r["baseline"].get<std::string>().c_str(), num(r["median_relative_gap"], "%.2f%%", 100).c_str(),
+                num(r["fraction_gap_under_1pct"], "%.1f%%", 100).c_str(), num(r["deletion_auc"], "%.4f").c_str(),
+                num(r["insertion_auc"], "%.4f").c_str(), num(r["infidelity"], "%.3g").c_str(),
+                num(r["max_sensitivity"], "%.3g").c_str(), r["evaluations_per_image"].get<double>(),
+                num(r["attribution_images_per_second"], "%.1f").c_str());
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = s.find(',', start);
+    const std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
   struct Options {
     std::string model, backend = default_backend();
-    bool json = false, predictions = false;
+    bool json = false, predictions = false, attribution = false;
     int64_t limit = 0;
     int threads = 0;
+    std::string methods = "ig", baselines = "black,white,uniform,gaussian:0.1,blur:2,maxdist", quadrature = "gausslegendre",
+                output = "logit", shard = "0/1", device = "cpu", out;
+    AttributionEvalConfig config;
   };
   auto opt = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a model on the Fashion-MNIST test set");
@@ -49,11 +89,61 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--limit", opt->limit, "only the first N test images")->check(CLI::Range(int64_t{0}, int64_t{10000}));
   cmd->add_option("--backend", opt->backend, "kernel backend (" + available_backends() + ")");
   cmd->add_option("--threads", opt->threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
+  cmd->add_flag("--attribution", opt->attribution,
+                "evaluate attributions: completeness gaps, deletion / insertion AUC, infidelity, max-sensitivity");
+  cmd->add_option("--methods", opt->methods, "with --attribution: comma-separated methods (ig, gradient, gradxinput, ...)");
+  cmd->add_option("--baselines", opt->baselines, "with --attribution: comma-separated baseline specs");
+  cmd->add_option("--steps", opt->config.request.integration.steps, "IG steps")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--quadrature", opt->quadrature, "IG quadrature");
+  cmd->add_option("--output", opt->output, "attributed output: logit or probability");
+  cmd->add_option("--seed", opt->config.request.seed, "seed of random baselines (per image: seed + image index)");
+  cmd->add_option("--curve-steps", opt->config.curve_steps, "points of the deletion / insertion curves")->check(CLI::Range(1, 100000));
+  cmd->add_option("--infidelity-samples", opt->config.infidelity.samples, "perturbations for infidelity (0: skip)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--infidelity-sigma", opt->config.infidelity.sigma, "std of infidelity's Gaussian perturbations")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--sensitivity-samples", opt->config.sensitivity.samples,
+                  "perturbations for max-sensitivity (0: skip; each re-runs the method)")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--sensitivity-radius", opt->config.sensitivity.radius, "radius of max-sensitivity's perturbations")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--shard", opt->shard, "with --attribution: evaluate images whose index mod n is i (i/n)");
+  cmd->add_option("--device", opt->device, "cpu (cuda is not built yet)");
+  cmd->add_option("--out", opt->out, "with --attribution: write the per-image records and the summary as JSON");
   cmd->callback([opt] {
+    if (opt->device != "cpu") throw Error("--device " + opt->device + ": this build runs on the cpu only");
     Model model = load_model(opt->model);
     Dataset test = load_fashion_mnist("test");
     if (opt->limit > 0) test = test.slice(0, opt->limit);
     auto backend = make_backend(opt->backend, opt->threads);
+    if (opt->attribution) {
+      AttributionEvalConfig config = opt->config;
+      config.methods = split_list(opt->methods);
+      config.baselines = split_list(opt->baselines);
+      config.request.integration.quadrature = parse_quadrature(opt->quadrature);
+      config.request.output = parse_target_output(opt->output);
+      const Shard shard = parse_shard(opt->shard);
+      Progress progress;
+      const AttributionEvalResults results =
+          evaluate_attributions(model, *backend, test, config, shard, [&](const EvalProgress& p) {
+            char line[128];
+            const double remaining = static_cast<double>(p.total - p.done) / std::max(p.images_per_second, 1e-9);
+            std::snprintf(line, sizeof line, "%lld / %lld images  %.1f images/s (attribution)  ETA %s",
+                          static_cast<long long>(p.done), static_cast<long long>(p.total), p.images_per_second,
+                          format_duration(remaining).c_str());
+            progress.update(static_cast<double>(p.done) / static_cast<double>(p.total), line);
+          });
+      progress.finish("done");
+      const nlohmann::json j = results.to_json();
+      if (!opt->out.empty()) {
+        std::ofstream f(opt->out);
+        if (!f) throw Error("cannot open '" + opt->out + "' for writing");
+        f << j.dump() << "\n";
+      }
+      if (opt->json) std::cout << j["summary"].dump() << "\n";
+      else print_attribution_summary(j["summary"]);
+      return;
+    }
     const ClassificationReport r = evaluate_classifier(model, *backend, test);
     if (opt->json) {
       nlohmann::json j = r.to_json();

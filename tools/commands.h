@@ -12,5 +12,6 @@ void add_eval_command(CLI::App& app);
 void add_attribute_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
+void add_merge_command(CLI::App& app);
 
 }  // namespace igscope::tools

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   igscope::tools::add_attribute_command(app);
   igscope::tools::add_bench_command(app);
   igscope::tools::add_sample_command(app);
+  igscope::tools::add_merge_command(app);
   try {
     app.parse(argc, argv);  // subcommand callbacks run here
   } catch (const CLI::ParseError& e) {

@@ -171,6 +171,7 @@ nlohmann::json AttributionEvalResults::summary() const {
   struct Acc {
     std::vector<double> abs_gap, rel_gap, del, ins, infid, sens;
     int64_t evaluations = 0;
+    double seconds = 0;
   };
   std::vector<std::pair<std::string, Acc>> pairs;  // in first-seen order
   for (const ImageResult& img : images) {
@@ -189,6 +190,7 @@ nlohmann::json AttributionEvalResults::summary() const {
       if (std::isfinite(p.infidelity)) a.infid.push_back(p.infidelity);
       if (std::isfinite(p.sensitivity)) a.sens.push_back(p.sensitivity);
       a.evaluations += p.evaluations;
+      a.seconds += p.seconds;
       attribution_seconds += p.seconds;
     }
   }
@@ -209,6 +211,7 @@ nlohmann::json AttributionEvalResults::summary() const {
                     {"insertion_auc", number(mean(a.ins))},
                     {"infidelity", number(mean(a.infid))},
                     {"max_sensitivity", number(mean(a.sens))},
+                    {"attribution_images_per_second", number(static_cast<double>(a.del.size()) / a.seconds)},
                     {"evaluations_per_image", a.del.empty() ? 0.0 : static_cast<double>(a.evaluations) / static_cast<double>(a.del.size())}});
   }
   const double n = static_cast<double>(images.size());
