@@ -189,7 +189,8 @@ TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[back
                                                                {3, 7, 5, 3, 3, 2, 2, 1},
                                                                {1, 14, 14, 64, 2, 2, 2, 2},
                                                                {2, 7, 7, 19, 2, 2, 2, 2},
-                                                               {1, 5, 6, 4, 2, 3, 1, 3}}) {
+                                                               {1, 5, 6, 4, 2, 3, 1, 3},
+                                                               {2, 9, 8, 5, 3, 2, 3, 2}}) {
       INFO(v.describe() << " maxpool " << g.batch << "x" << g.in_h << "x" << g.in_w << "x" << g.channels << " k"
                         << g.kernel_h << "x" << g.kernel_w << " s" << g.stride_h << "," << g.stride_w);
       const int64_t in_n = g.batch * g.in_h * g.in_w * g.channels, out_n = g.batch * g.out_h() * g.out_w() * g.channels;

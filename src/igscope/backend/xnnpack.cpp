@@ -191,34 +191,39 @@ void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in,
                                  "create argmax pooling");
                          });
   const int64_t out_n = g.batch * oh * ow * C;
-  std::vector<uint32_t> window_index(u(out_n));
-  check(xnn_setup_argmax_pooling2d_nhwc_f32(op, u(g.batch), u(g.in_h), u(g.in_w), in, out, window_index.data(), pool_),
+  window_index_.resize(u(out_n));
+  check(xnn_setup_argmax_pooling2d_nhwc_f32(op, u(g.batch), u(g.in_h), u(g.in_w), in, out, window_index_.data(),
+                                            pool_),
         "setup argmax pooling");
   run(op, "argmax pooling");
-  // XNNPACK numbers a window's elements column by column (index = kx *
-  // kernel_h + ky) and keeps the first maximum in that order; igscope (and
-  // PyTorch) keep the first in row-major order. On a tie the two can differ,
-  // so the row-major first maximum is looked up among the window's elements
-  // equal to the maximum XNNPACK found.
-  for (int64_t o = 0; o < out_n; ++o) {
-    const int64_t c = o % C, pixel = o / C, ox = pixel % ow, oy = pixel / ow % oh, n = pixel / (ow * oh);
-    const float best = out[o];
-    const int64_t k = window_index[u(o)], kx = k / g.kernel_h, ky = k % g.kernel_h;
-    int64_t found = ((n * g.in_h + oy * g.kernel_h + ky) * g.in_w + ox * g.kernel_w + kx) * C + c;
-    for (int64_t wy = 0; wy <= ky; ++wy) {
-      bool done = false;
-      for (int64_t wx = 0; wx < g.kernel_w && !(wy == ky && wx >= kx); ++wx) {
-        const int64_t idx = ((n * g.in_h + oy * g.kernel_h + wy) * g.in_w + ox * g.kernel_w + wx) * C + c;
-        if (in[idx] == best) {
-          found = idx;
-          done = true;
-          break;
+  // XNNPACK numbers a window's elements column by column (k = kx * kernel_h
+  // + ky) and keeps the first maximum in that order; igscope (and PyTorch)
+  // keep the first in row-major order. Everything before XNNPACK's choice in
+  // column order is smaller than the maximum, so only the elements before it
+  // in row order but after it in column order (rows above, columns to the
+  // right) can hold an earlier tie.
+  const uint32_t* index = window_index_.data();
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const int64_t corner = ((n * g.in_h + oy * g.kernel_h) * g.in_w + ox * g.kernel_w) * C;
+        const int64_t o0 = ((n * oh + oy) * ow + ox) * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t k = index[o0 + c], kx = k / g.kernel_h, ky = k % g.kernel_h;
+          int64_t found = corner + (ky * g.in_w + kx) * C + c;
+          bool earlier = false;
+          for (int64_t wy = 0; wy < ky && !earlier; ++wy)
+            for (int64_t wx = kx + 1; wx < g.kernel_w; ++wx) {
+              const int64_t idx = corner + (wy * g.in_w + wx) * C + c;
+              if (in[idx] == out[o0 + c]) {
+                found = idx;
+                earlier = true;
+                break;
+              }
+            }
+          argmax[o0 + c] = found;
         }
       }
-      if (done) break;
-    }
-    argmax[o] = found;
-  }
 }
 
 void XnnpackBackend::maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax,

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "igscope/backend/backend.h"
 #include "igscope/backend/reference.h"
@@ -93,6 +94,7 @@ class XnnpackBackend final : public Backend {
   pthreadpool* pool_ = nullptr;  // null: XNNPACK runs on the calling thread
   std::map<OpId, Cached> cache_;
   Operator uncached_;  // an operator for weights with an unknown key, replaced on every call
+  std::vector<uint32_t> window_index_;  // argmax pooling's per-window indices
   int64_t create_count_ = 0;
   ReferenceBackend reference_;
 };
