@@ -123,6 +123,16 @@ void add_eval_command(CLI::App& app) {
       config.request.integration.quadrature = parse_quadrature(opt->quadrature);
       config.request.output = parse_target_output(opt->output);
       const Shard shard = parse_shard(opt->shard);
+      // The data-set mean and expected-gradients baselines draw on the training images.
+      Dataset train;
+      BaselineSources sources;
+      for (const auto& b : config.baselines) {
+        const BaselineKind kind = parse_baseline_spec(b).kind;
+        if ((kind == BaselineKind::DatasetMean || kind == BaselineKind::Training) && train.size() == 0) {
+          train = load_fashion_mnist("train");
+          sources.dataset = &train.images;
+        }
+      }
       Progress progress;
       const AttributionEvalResults results =
           evaluate_attributions(model, *backend, test, config, shard, [&](const EvalProgress& p) {
@@ -132,7 +142,7 @@ void add_eval_command(CLI::App& app) {
                           static_cast<long long>(p.done), static_cast<long long>(p.total), p.images_per_second,
                           format_duration(remaining).c_str());
             progress.update(static_cast<double>(p.done) / static_cast<double>(p.total), line);
-          });
+          }, sources);
       progress.finish("done");
       const nlohmann::json j = results.to_json();
       if (!opt->out.empty()) {

@@ -81,7 +81,8 @@ Shard parse_shard(const std::string& spec) {
 
 AttributionEvalResults evaluate_attributions(Model& model, Backend& backend, const Dataset& data,
                                              const AttributionEvalConfig& config, const Shard& shard,
-                                             const std::function<void(const EvalProgress&)>& on_progress) {
+                                             const std::function<void(const EvalProgress&)>& on_progress,
+                                             const BaselineSources& sources) {
   if (config.methods.empty() || config.baselines.empty()) throw Error("attribution eval needs methods and baselines");
   if (config.curve_steps < 1) throw Error("curve steps must be >= 1");
   std::vector<Method> methods;
@@ -108,7 +109,7 @@ AttributionEvalResults evaluate_attributions(Model& model, Backend& backend, con
         req.baseline = baseline;
         req.seed = config.request.seed + static_cast<uint64_t>(i);  // per image: shards agree with one run
         const auto ta = std::chrono::steady_clock::now();
-        const Explanation e = explain(model, backend, x, req);
+        const Explanation e = explain(model, backend, x, req, sources);
         const double spent = seconds_since(ta);
         attribution_seconds += spent;
         img.predicted = e.predicted;
@@ -125,7 +126,7 @@ AttributionEvalResults evaluate_attributions(Model& model, Backend& backend, con
 
         // The reference the curves move features to: the baseline (the mean of several).
         std::vector<Tensor> refs = e.baselines;
-        if (refs.empty()) refs = make_baselines(parse_baseline_spec(baseline), x, req.range, {}, req.seed);
+        if (refs.empty()) refs = make_baselines(parse_baseline_spec(baseline), x, req.range, sources, req.seed);
         const Tensor reference = mean_of(refs);
         ModelTarget probability(model, backend, e.target, TargetOutput::Probability);
         p.deletion_auc = deletion_curve(probability, x, reference, e.attribution.values, config.curve_steps).auc;
@@ -148,7 +149,7 @@ AttributionEvalResults evaluate_attributions(Model& model, Backend& backend, con
                 Tensor clipped = xp;
                 for (int64_t k = 0; k < clipped.size(); ++k)
                   clipped[k] = static_cast<float>(std::clamp<double>(clipped[k], req.range.lo, req.range.hi));
-                return explain(model, backend, clipped, fixed).attribution.values;
+                return explain(model, backend, clipped, fixed, sources).attribution.values;
               },
               x, e.attribution.values, so);
         } else {

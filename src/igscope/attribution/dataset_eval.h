@@ -67,7 +67,8 @@ struct EvalProgress {
 
 AttributionEvalResults evaluate_attributions(Model& model, Backend& backend, const Dataset& data,
                                              const AttributionEvalConfig& config, const Shard& shard = {},
-                                             const std::function<void(const EvalProgress&)>& on_progress = {});
+                                             const std::function<void(const EvalProgress&)>& on_progress = {},
+                                             const BaselineSources& sources = {});
 
 // Merges shard results of the same configuration; throws Error when the
 // configurations differ or two shards hold the same image.
