@@ -203,33 +203,47 @@ void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in,
   // in row order but after it in column order (rows above, columns to the
   // right) can hold an earlier tie.
   const uint32_t* index = window_index_.data();
-  for (int64_t n = 0; n < g.batch; ++n)
-    for (int64_t oy = 0; oy < oh; ++oy)
-      for (int64_t ox = 0; ox < ow; ++ox) {
-        const int64_t corner = ((n * g.in_h + oy * g.kernel_h) * g.in_w + ox * g.kernel_w) * C;
-        const int64_t o0 = ((n * oh + oy) * ow + ox) * C;
-        for (int64_t c = 0; c < C; ++c) {
-          const int64_t k = index[o0 + c], kx = k / g.kernel_h, ky = k % g.kernel_h;
-          int64_t found = corner + (ky * g.in_w + kx) * C + c;
-          bool earlier = false;
-          for (int64_t wy = 0; wy < ky && !earlier; ++wy)
-            for (int64_t wx = kx + 1; wx < g.kernel_w; ++wx) {
-              const int64_t idx = corner + (wy * g.in_w + wx) * C + c;
-              if (in[idx] == out[o0 + c]) {
-                found = idx;
-                earlier = true;
-                break;
+  pthreadpool_parallelize_1d(
+      pool_,
+      [&](size_t row) {
+        const int64_t n = static_cast<int64_t>(row) / oh, oy = static_cast<int64_t>(row) % oh;
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t corner = ((n * g.in_h + oy * g.kernel_h) * g.in_w + ox * g.kernel_w) * C;
+          const int64_t o0 = ((n * oh + oy) * ow + ox) * C;
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t k = index[o0 + c], kx = k / g.kernel_h, ky = k % g.kernel_h;
+            int64_t found = corner + (ky * g.in_w + kx) * C + c;
+            bool earlier = false;
+            for (int64_t wy = 0; wy < ky && !earlier; ++wy)
+              for (int64_t wx = kx + 1; wx < g.kernel_w; ++wx) {
+                const int64_t idx = corner + (wy * g.in_w + wx) * C + c;
+                if (in[idx] == out[o0 + c]) {
+                  found = idx;
+                  earlier = true;
+                  break;
+                }
               }
-            }
-          argmax[o0 + c] = found;
+            argmax[o0 + c] = found;
+          }
         }
-      }
+      },
+      u(g.batch * oh));
 }
 
 void XnnpackBackend::maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax,
                                         float* din) {
   check_pool2d_geometry(g, "maxpool2d_backward");
-  reference_.maxpool2d_backward(g, dout, argmax, din);
+  const int64_t in_per_image = g.in_h * g.in_w * g.channels;
+  const int64_t out_per_image = g.out_h() * g.out_w() * g.channels;
+  // Every argmax of image n lies in image n, so images are independent.
+  pthreadpool_parallelize_1d(
+      pool_,
+      [&](size_t image) {
+        const int64_t n = static_cast<int64_t>(image);
+        std::fill(din + n * in_per_image, din + (n + 1) * in_per_image, 0.0f);
+        for (int64_t o = n * out_per_image; o < (n + 1) * out_per_image; ++o) din[argmax[o]] += dout[o];
+      },
+      u(g.batch));
 }
 
 void XnnpackBackend::relu_forward(int64_t count, const float* in, float* out) {
@@ -242,7 +256,14 @@ void XnnpackBackend::relu_forward(int64_t count, const float* in, float* out) {
 }
 
 void XnnpackBackend::relu_backward(int64_t count, const float* out, const float* dout, float* din) {
-  for (int64_t i = 0; i < count; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+  constexpr int64_t kChunk = 1 << 15;
+  pthreadpool_parallelize_1d(
+      pool_,
+      [&](size_t chunk) {
+        const int64_t begin = static_cast<int64_t>(chunk) * kChunk, end = std::min(count, begin + kChunk);
+        for (int64_t i = begin; i < end; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+      },
+      u((std::max<int64_t>(count, 0) + kChunk - 1) / kChunk));
 }
 
 }  // namespace igscope

@@ -14,8 +14,8 @@
 //   ReLU forward            clamp_nc to [0, +inf)
 // Operators holding weights are created once per ParamsKey (see backend.h)
 // and kept; weightless ones once per shape. Max-pool and ReLU backward are
-// plain loops (XNNPACK has no such operators); weight gradients (training)
-// use the reference loops.
+// plain loops spread over the same pthreadpool (XNNPACK has no such
+// operators); weight gradients (training) use the reference loops.
 #include <array>
 #include <map>
 #include <memory>
