@@ -7,10 +7,11 @@ Legendre nodes on the straight path from a black baseline, the path points
 fed as batches of 32, the gradient of the target logit with respect to the
 batch by autograd (weights frozen, so only input gradients are computed),
 plus one forward pass of the input and the baseline for the completeness
-gap. Both sides run with the same thread counts. For each (threads, steps)
-it runs igscope's backends and PyTorch alternately, `--rounds` times, and
-reports medians and the ratios PyTorch ms / igscope ms (> 1: igscope is
-faster).
+gap. Both sides run with the same thread counts. PyTorch runs in both
+memory formats (NCHW and channels_last) and the faster one is the
+reference. For each (threads, steps) it runs igscope's backends and PyTorch
+alternately, `--rounds` times, and reports medians and the ratios
+PyTorch ms / igscope ms (> 1: igscope is faster).
 
 Run with Debian's interpreter (python3 on PATH may be another one):
   /usr/bin/python3 bench/torch_ig.py --igscope build/igscope --model M.safetensors
@@ -53,10 +54,15 @@ def gauss_legendre(n):
 
 
 class TorchIG:
-    def __init__(self, model, x, target, steps, batch_size):
+    def __init__(self, model, x, target, steps, batch_size, channels_last=False):
         self.model = model
         for p in model.parameters():
             p.requires_grad_(False)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        else:
+            model.to(memory_format=torch.contiguous_format)
         self.x = x
         self.baseline = torch.zeros_like(x)
         self.target = target
@@ -82,8 +88,9 @@ class TorchIG:
         return attributions, gap
 
     def forward_batch(self):
+        a = self.alphas[: self.batch_size].view(-1, 1, 1, 1)
         with torch.no_grad():
-            self.model(self.baseline + self.alphas[: self.batch_size].view(-1, 1, 1, 1) * (self.x - self.baseline))
+            self.model(self.baseline + a * (self.x - self.baseline))
 
 
 def time_median(fn, min_seconds, min_repeats):
@@ -125,19 +132,25 @@ def main():
         torch.set_num_threads(threads)
         for steps in [int(s) for s in args.steps.split(",")]:
             ours = {b: [] for b in backends}
-            torch_ig, torch_fwd = [], []
+            layouts = {"nchw": False, "channels_last": True}
+            torch_ig = {name: [] for name in layouts}
+            torch_fwd = {name: [] for name in layouts}
             target = None
             for _ in range(args.rounds):
                 for b in backends:
                     r = igscope_bench(args, b, threads, steps)
                     ours[b].append(r)
                     target = r["target_class"]
-                ig = TorchIG(model, x, target, steps, args.batch)
-                torch_ig.append(time_median(ig.run, args.min_seconds, 5))
-                torch_fwd.append(time_median(ig.forward_batch, args.min_seconds, 5))
-            _, gap = TorchIG(model, x, target, steps, args.batch).run()
-            row = {"threads": threads, "steps": steps, "torch_ms_per_ig": statistics.median(torch_ig),
-                   "torch_ms_forward_batch": statistics.median(torch_fwd), "torch_gap": gap, "igscope": {}}
+                for name, channels_last in layouts.items():
+                    ig = TorchIG(model, x, target, steps, args.batch, channels_last)
+                    torch_ig[name].append(time_median(ig.run, args.min_seconds, 5))
+                    torch_fwd[name].append(time_median(ig.forward_batch, args.min_seconds, 5))
+            per_layout = {name: statistics.median(v) for name, v in torch_ig.items()}
+            best = min(per_layout, key=per_layout.get)
+            _, gap = TorchIG(model, x, target, steps, args.batch, layouts[best]).run()
+            row = {"threads": threads, "steps": steps, "torch_layout": best, "torch_ms_per_ig": per_layout[best],
+                   "torch_ms_per_ig_by_layout": per_layout,
+                   "torch_ms_forward_batch": statistics.median(torch_fwd[best]), "torch_gap": gap, "igscope": {}}
             for b in backends:
                 ms = statistics.median(r["ms_per_ig"] for r in ours[b])
                 fwd = statistics.median(r["ms_forward_batch"] for r in ours[b])
@@ -145,7 +158,8 @@ def main():
                                      "torch_over_igscope": row["torch_ms_per_ig"] / ms, "gap": ours[b][-1]["gap"]}
             rows.append(row)
             if not args.json:
-                print(f"threads {threads}, {steps} steps: PyTorch {row['torch_ms_per_ig']:.2f} ms; "
+                print(f"threads {threads}, {steps} steps: PyTorch "
+                      + ", ".join(f"{k} {v:.2f} ms" for k, v in per_layout.items()) + "; "
                       + ", ".join(f"{b} {row['igscope'][b]['ms_per_ig']:.2f} ms" for b in backends), file=sys.stderr)
 
     if args.json:
@@ -153,12 +167,12 @@ def main():
         return
     print(f"\nIG of Fashion-MNIST test image {args.image}, Gauss-Legendre, batches of {args.batch}; "
           f"PyTorch {torch.__version__} (CPU); medians")
-    header = f"{'threads':>7} {'steps':>5} | {'PyTorch ms':>10} |"
+    header = f"{'threads':>7} {'steps':>5} | {'PyTorch ms':>10} {'(layout)':>15} |"
     for b in backends:
         header += f" {b + ' ms':>12} {'PyTorch/' + b:>17} |"
     print(header)
     for row in rows:
-        line = f"{row['threads']:>7} {row['steps']:>5} | {row['torch_ms_per_ig']:>10.2f} |"
+        line = f"{row['threads']:>7} {row['steps']:>5} | {row['torch_ms_per_ig']:>10.2f} {row['torch_layout']:>15} |"
         for b in backends:
             r = row["igscope"][b]
             line += f" {r['ms_per_ig']:>12.2f} {r['torch_over_igscope']:>16.2f}x |"
