@@ -10,6 +10,7 @@
 // backends within 1e-4 of the largest magnitude.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include "igscope/backend/backend.h"
 #include "igscope/backend/reference.h"
 #include "igscope/backend/simd.h"
+#include "igscope/backend/thread_pool.h"
 #ifdef IGSCOPE_HAVE_XNNPACK
 #include "igscope/backend/xnnpack.h"
 #endif
@@ -379,6 +381,31 @@ TEST_CASE("the xnnpack backend creates weight operators once per contents", "[ba
   expect_close(got.grad, want.grad, "input gradient after a weight change", 1e-4);
 }
 #endif
+
+TEST_CASE("the thread pool runs every task once, back to back, and passes exceptions on", "[backend][threads]") {
+  for (int threads : {1, 2, 3}) {
+    INFO(threads << " threads");
+    ThreadPool pool(threads);
+    CHECK(pool.threads() == threads);
+    bool all_once = true;
+    for (int round = 0; round < 2000; ++round) {
+      const int64_t count = 1 + round % 37;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(count));
+      pool.parallel_for(count, [&](int64_t i) { hits[static_cast<size_t>(i)].fetch_add(1); });
+      for (auto& h : hits) all_once = all_once && h.load() == 1;
+    }
+    CHECK(all_once);
+    CHECK_THROWS_WITH(pool.parallel_for(50,
+                                        [](int64_t i) {
+                                          if (i == 17) throw Error("task 17 failed");
+                                        }),
+                      "task 17 failed");
+    std::atomic<int64_t> sum{0};
+    pool.parallel_for(100, [&](int64_t i) { sum += i; });  // still usable after an exception
+    CHECK(sum.load() == 4950);
+  }
+  CHECK_THROWS_WITH(ThreadPool(-2), Catch::Contains("thread count must be >= 0"));
+}
 
 TEST_CASE("Tensor::content_id changes with every mutable access and never repeats", "[backend][tensor]") {
   Tensor a({3, 2}, 1.0f);

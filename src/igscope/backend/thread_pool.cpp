@@ -1,5 +1,7 @@
 #include "igscope/backend/thread_pool.h"
 
+#include <algorithm>
+
 #include "igscope/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -27,12 +29,20 @@ constexpr bool kThreadsAvailable =
     true;
 #endif
 
+#if defined(__EMSCRIPTEN__) && !defined(IGSCOPE_WASM_MAX_THREADS)
+#define IGSCOPE_WASM_MAX_THREADS 4
+#endif
+
 }  // namespace
 
 int ThreadPool::hardware_threads() {
   if (!kThreadsAvailable) return 1;
   const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
+  int threads = n == 0 ? 1 : static_cast<int>(n);
+#ifdef __EMSCRIPTEN__
+  threads = std::min(threads, IGSCOPE_WASM_MAX_THREADS);
+#endif
+  return threads;
 }
 
 ThreadPool::ThreadPool(int threads) {
@@ -76,21 +86,18 @@ void ThreadPool::worker_loop() {
       cpu_relax();
       g = generation_.load(std::memory_order_acquire);
     }
-    if (g == seen) {
+    {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      g = generation_.load(std::memory_order_acquire);
-    }
-    seen = g;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
+      seen = generation_.load(std::memory_order_acquire);
       if (stop_) return;
+      if (!open_) continue;  // the caller finished this job without us
+      ++joined_;
     }
     run_tasks();
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_.notify_one();
-    }
+    finished_.fetch_add(1, std::memory_order_acq_rel);
+    std::lock_guard<std::mutex> lock(mutex_);
+    done_.notify_one();
   }
 }
 
@@ -106,16 +113,25 @@ void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>&
     count_ = count;
     error_ = nullptr;
     next_.store(0, std::memory_order_relaxed);
-    pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    finished_.store(0, std::memory_order_relaxed);
+    joined_ = 0;
+    open_ = true;
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   run_tasks();
-  // Wait for the workers: spin first, then sleep.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < kSpinIterations; ++spin) cpu_relax();
-  if (pending_.load(std::memory_order_acquire) != 0) {
+  int joined = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = false;  // from here on, no worker joins this job
+    joined = joined_;
+  }
+  // Wait for the workers that joined: spin first, then sleep.
+  for (int spin = 0; finished_.load(std::memory_order_acquire) != joined && spin < kSpinIterations; ++spin)
+    cpu_relax();
+  if (finished_.load(std::memory_order_acquire) != joined) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == joined; });
   }
   fn_ = nullptr;
   if (error_) std::rethrow_exception(error_);

@@ -2,8 +2,14 @@
 // A small fixed-size thread pool for the kernels: the calling thread works
 // too, tasks are handed out dynamically (an atomic counter), and idle workers
 // spin briefly before sleeping so that back-to-back kernel calls do not pay a
-// wake-up each. Works natively and under Emscripten with pthreads; a wasm
-// build without pthreads runs everything on the calling thread.
+// wake-up each. A worker joins a job only while the job is open; once the
+// caller has run out of tasks it closes the job and waits only for the
+// workers that joined, never for one that is asleep or not yet started (an
+// Emscripten pthread starts only when the browser's main thread yields).
+// Works natively and under Emscripten with pthreads, where one per core
+// means at most IGSCOPE_WASM_MAX_THREADS (the size of the pre-started
+// worker pool the wasm programs link with); a wasm build without pthreads
+// runs everything on the calling thread.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -40,10 +46,12 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;  // workers wait here for a new job
-  std::condition_variable done_;  // the caller waits here for the workers
+  std::condition_variable done_;  // the caller waits here for the workers that joined
   std::atomic<uint64_t> generation_{0};
   std::atomic<int64_t> next_{0};
-  std::atomic<int> pending_{0};  // workers still in the current job
+  std::atomic<int> finished_{0};  // workers that joined the current job and are done
+  int joined_ = 0;                // workers that joined the current job (under mutex_)
+  bool open_ = false;             // whether workers may still join (under mutex_)
   bool stop_ = false;
   int64_t count_ = 0;
   const std::function<void(int64_t)>* fn_ = nullptr;
