@@ -16,6 +16,7 @@ nlohmann::json without_timing(nlohmann::json j) {
   j.erase("seconds");
   for (const char* k : {"attribution_seconds", "attribution_images_per_second", "seconds", "images_per_second"})
     j["summary"].erase(k);
+  for (auto& row : j["summary"]["pairs"]) row.erase("attribution_images_per_second");
   for (auto& im : j["images"])
     for (auto& p : im["pairs"]) p.erase("seconds");
   return j;
