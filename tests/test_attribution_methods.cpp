@@ -8,6 +8,7 @@
 #include "igscope/attribution/baselines.h"
 #include "igscope/attribution/blur.h"
 #include "igscope/attribution/gradients.h"
+#include "igscope/attribution/guided_ig.h"
 #include "igscope/attribution/heatmap.h"
 #include "igscope/attribution/ig.h"
 #include "igscope/error.h"
@@ -363,4 +364,60 @@ TEST_CASE("heatmaps: red for, blue against, percentile clipping, magnitude, over
   o.clip_percentile = 99;
   CHECK_THROWS_WITH(render_heatmap(a, nullptr, o), Catch::Contains("overlay needs the input"));
   CHECK_THROWS_WITH(parse_heatmap_style("rainbow"), Catch::Contains("known: signed, magnitude, positive"));
+}
+
+TEST_CASE("Guided IG: exact for linear functions, complete as steps grow, and it moves low-gradient features first",
+          "[guidedig]") {
+  const Tensor x = test_image(4, 4, 1, 12);
+  Tensor b(x.shape());
+  b[5] = x[5];  // one feature already at the input
+  SECTION("a linear function: every path gives w * (x - b)") {
+    FunctionTarget lin({4, 4, 1}, [](const float* v, float* g) {
+      double f = 0;
+      for (int i = 0; i < 16; ++i) {
+        g[i] = static_cast<float>(0.25 * i - 2);
+        f += g[i] * v[i];
+      }
+      return f;
+    });
+    const Attribution a = guided_integrated_gradients(lin, x, {b}, {16, 0.25, 0.02});
+    for (int64_t i = 0; i < 16; ++i) CHECK(a.values[i] == Approx((0.25 * static_cast<double>(i) - 2) * (x[i] - b[i])).margin(1e-6));
+    CHECK(std::abs(a.gap) < 1e-6);
+    CHECK(a.evaluations == 17);  // one gradient per step, and F at the input
+    CHECK(a.paths[0].samples.size() == 16);
+  }
+  SECTION("a non-linear function: the gap shrinks with the steps; unmoved features get zero") {
+    FunctionTarget f = smooth_image_function({4, 4, 1});
+    const Attribution coarse = guided_integrated_gradients(f, x, {b}, {16, 0.25, 0.02});
+    const Attribution fine = guided_integrated_gradients(f, x, {b}, {512, 0.25, 0.02});
+    CHECK(std::abs(fine.gap) < std::abs(coarse.gap) / 4);
+    CHECK(fine.relative_gap() < 0.01);
+    CHECK(fine.values[5] == 0.0f);
+    // Not the straight line in disguise.
+    const Attribution ig = integrated_gradients(f, x, b, {Quadrature::GaussLegendre, 64, 32});
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < 16; ++i) {
+      diff = std::max(diff, std::abs(static_cast<double>(fine.values[i]) - ig.values[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(ig.values[i])));
+    }
+    CHECK(diff > 1e-3 * scale);
+  }
+  SECTION("F = x0 x1 + 0.1 x0 from 0 to (1, 1), unconstrained: x1 (zero gradient) goes first and gets nothing") {
+    // Moving x1 first, x0 = 0 all along: x1 earns integral of x0 dx1 = 0, and
+    // x0 then earns integral of (x1 + 0.1) dx0 = 1.1. The straight line gives 0.6 and 0.5.
+    FunctionTarget f({2}, [](const float* v, float* g) {
+      g[0] = v[1] + 0.1f;
+      g[1] = v[0];
+      return static_cast<double>(v[0]) * v[1] + 0.1 * v[0];
+    });
+    Tensor one({1, 2}, 1.0f);
+    const Attribution a = guided_integrated_gradients(f, one, {Tensor({1, 2})}, {64, 0.5, 1.0});
+    CHECK(a.values[0] == Approx(1.1).margin(0.03));
+    CHECK(a.values[1] == Approx(0.0).margin(0.03));
+    CHECK(a.sum == Approx(1.1).margin(1e-6));
+  }
+  FunctionTarget f = smooth_image_function({4, 4, 1});
+  CHECK_THROWS_WITH(guided_integrated_gradients(f, x, {b}, {0, 0.25, 0.02}), Catch::Contains("between 1 and 16384 steps, got 0"));
+  CHECK_THROWS_WITH(guided_integrated_gradients(f, x, {b}, {8, 0.0, 0.02}), Catch::Contains("fraction must be in (0, 1]"));
+  CHECK_THROWS_WITH(guided_integrated_gradients(f, x, {b}, {8, 0.25, -1.0}), Catch::Contains("max_dist must be in [0, 1]"));
 }

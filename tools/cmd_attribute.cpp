@@ -143,7 +143,7 @@ void run(const Options& o) {
   // What some baselines need: a custom image, or the training set.
   Tensor custom, train_images;
   BaselineSources sources;
-  if (req.method == Method::IG || req.method == Method::SmoothGradIG) {
+  if (uses_baseline(req.method)) {
     const BaselineSpec spec = parse_baseline_spec(req.baseline);
     if (spec.kind == BaselineKind::Image) {
       custom = read_png(spec.image_path, model.input_shape(), "--baseline " + req.baseline);
@@ -167,11 +167,13 @@ void run(const Options& o) {
   std::printf("target     %lld %s, %s\n", static_cast<long long>(e.target), name_of(model, e.target).c_str(),
               o.output.c_str());
   std::printf("method     %s", method_name(req.method).c_str());
-  if (req.method == Method::IG || req.method == Method::SmoothGradIG) std::printf(", baseline %s", req.baseline.c_str());
+  if (uses_baseline(req.method)) std::printf(", baseline %s", req.baseline.c_str());
   if (req.method == Method::BlurIG) std::printf(", max sigma %g", req.blur_max_sigma);
   if (req.adaptive)
     std::printf(", adaptive (tolerance %g, cap %lld)", o.adaptive, static_cast<long long>(o.max_steps));
-  else if (req.method == Method::IG || req.method == Method::BlurIG || req.method == Method::SmoothGradIG)
+  else if (req.method == Method::GuidedIG)
+    std::printf(", %lld steps", static_cast<long long>(o.steps));
+  else if (is_path_method(req.method))
     std::printf(", %s, %lld steps", o.quadrature.c_str(), static_cast<long long>(o.steps));
   std::printf("\nF(x)       %.6g\n", a.f_input);
   if (std::isfinite(a.gap)) {
@@ -210,9 +212,9 @@ void run(const Options& o) {
     j["backend"] = backend->name();
     j["shape"] = model.input_shape();
     j["attributions"] = image_rows(a.values);
-    if (req.method == Method::IG || req.method == Method::SmoothGradIG) j["baseline"] = req.baseline;
-    if (req.method == Method::IG || req.method == Method::BlurIG || req.method == Method::SmoothGradIG) {
-      j["quadrature"] = req.adaptive ? "adaptive_gauss_lobatto" : o.quadrature;
+    if (uses_baseline(req.method)) j["baseline"] = req.baseline;
+    if (is_path_method(req.method)) {
+      j["quadrature"] = req.adaptive ? "adaptive_gauss_lobatto" : req.method == Method::GuidedIG ? "guided" : o.quadrature;
       j["steps"] = o.steps;
     }
     if (req.method == Method::SmoothGrad || req.method == Method::SmoothGradIG)
@@ -254,12 +256,12 @@ void add_attribute_command(CLI::App& app) {
   cmd->add_option("--target", o->target, "class to explain (default: the predicted class)");
   cmd->add_option("--output", o->output, "explain the class's logit or its softmax probability")
       ->check(CLI::IsMember({"logit", "probability"}));
-  cmd->add_option("--method", o->method, "ig, gradient (saliency), gradxinput, smoothgrad, smoothgrad_ig, blurig")
+  cmd->add_option("--method", o->method, "ig, gradient (saliency), gradxinput, smoothgrad, smoothgrad_ig, blurig, guidedig")
       ->check(CLI::IsMember(method_names()));
   cmd->add_option("--baseline", o->baseline,
                   "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:FILE.png, mean, "
                   "train:N, avg:N:uniform, avg:N:gaussian:SIGMA; any may end in @SEED");
-  cmd->add_option("--steps", o->steps, "quadrature steps")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "quadrature steps (Guided IG: gradient steps along its path)")->capture_default_str();
   cmd->add_option("--quadrature", o->quadrature, "gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid")
       ->check(CLI::IsMember(quadrature_names()));
   cmd->add_option("--adaptive", o->adaptive,

@@ -15,22 +15,23 @@ std::string method_name(Method m) {
     case Method::SmoothGrad: return "smoothgrad";
     case Method::SmoothGradIG: return "smoothgrad_ig";
     case Method::BlurIG: return "blurig";
+    case Method::GuidedIG: return "guidedig";
   }
   return "?";
 }
 
 const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names{"ig", "gradient", "saliency", "gradxinput", "smoothgrad", "smoothgrad_ig",
-                                              "blurig"};
+                                              "blurig",   "guidedig"};
   return names;
 }
 
 Method parse_method(const std::string& name) {
   if (name == "saliency") return Method::Gradient;
   for (Method m : {Method::IG, Method::Gradient, Method::GradientTimesInput, Method::SmoothGrad, Method::SmoothGradIG,
-                   Method::BlurIG})
+                   Method::BlurIG, Method::GuidedIG})
     if (method_name(m) == name) return m;
-  throw Error("unknown method '" + name + "' (known: ig, gradient (saliency), gradxinput, smoothgrad, smoothgrad_ig, blurig)");
+  throw Error("unknown method '" + name + "' (known: ig, gradient (saliency), gradxinput, smoothgrad, smoothgrad_ig, blurig, guidedig)");
 }
 
 Explanation explain(Model& model, Backend& backend, const Tensor& input, const AttributionRequest& req,
@@ -61,8 +62,7 @@ Explanation explain(Model& model, Backend& backend, const Tensor& input, const A
   AdaptiveOptions ad = req.adaptive_options;
   ad.batch_size = req.integration.batch_size;
 
-  const bool needs_baseline = req.method == Method::IG || req.method == Method::SmoothGradIG;
-  if (needs_baseline) {
+  if (uses_baseline(req.method)) {
     const BaselineSpec spec = parse_baseline_spec(req.baseline);
     e.baselines = make_baselines(spec, x, req.range, sources, req.seed);
   }
@@ -80,6 +80,13 @@ Explanation explain(Model& model, Backend& backend, const Tensor& input, const A
                                    : blur_integrated_gradients(f, x, {req.blur_max_sigma, req.integration});
       e.baselines.push_back(gaussian_blur(x, req.blur_max_sigma));
       break;
+    case Method::GuidedIG: {
+      if (req.adaptive) throw Error("the adaptive mode applies to ig and blurig, not guidedig");
+      GuidedIGOptions g = req.guided;
+      g.steps = req.integration.steps;
+      e.attribution = guided_integrated_gradients(f, x, e.baselines, g);
+      break;
+    }
   }
   return e;
 }

@@ -9,6 +9,7 @@
 #include "igscope/attribution/baselines.h"
 #include "igscope/attribution/blur.h"
 #include "igscope/attribution/gradients.h"
+#include "igscope/attribution/guided_ig.h"
 #include "igscope/attribution/ig.h"
 #include "igscope/attribution/path.h"
 #include "igscope/attribution/result.h"
@@ -18,22 +19,27 @@
 
 namespace igscope {
 
-enum class Method { IG, Gradient, GradientTimesInput, SmoothGrad, SmoothGradIG, BlurIG };
-// ig, gradient (also "saliency"), gradxinput, smoothgrad, smoothgrad_ig, blurig
+enum class Method { IG, Gradient, GradientTimesInput, SmoothGrad, SmoothGradIG, BlurIG, GuidedIG };
+// ig, gradient (also "saliency"), gradxinput, smoothgrad, smoothgrad_ig, blurig, guidedig
 std::string method_name(Method m);
 Method parse_method(const std::string& name);  // throws Error
 const std::vector<std::string>& method_names();
+// Methods that take a baseline spec, and methods that integrate along a path
+// (and so report F at both ends and a completeness gap).
+inline bool uses_baseline(Method m) { return m == Method::IG || m == Method::SmoothGradIG || m == Method::GuidedIG; }
+inline bool is_path_method(Method m) { return uses_baseline(m) || m == Method::BlurIG; }
 
 struct AttributionRequest {
   Method method = Method::IG;
   int64_t target = -1;  // class index; -1: the predicted class
   TargetOutput output = TargetOutput::Logit;
-  std::string baseline = "black";  // spec, see baselines.h (IG and SmoothGrad over IG)
+  std::string baseline = "black";  // spec, see baselines.h (IG, SmoothGrad over IG, Guided IG)
   IGOptions integration;           // quadrature, steps, batch size
   bool adaptive = false;           // IG and Blur IG: refine until |gap| <= adaptive_options.tolerance
   AdaptiveOptions adaptive_options;
   SmoothGradOptions smoothgrad;    // samples, sigma, statistic (its seed and range are set from below)
   double blur_max_sigma = 10.0;    // Blur IG
+  GuidedIGOptions guided;          // Guided IG (its steps are integration.steps)
   uint64_t seed = 0;               // for random baselines and SmoothGrad noise
   ValueRange range;                // the valid input range
 };
