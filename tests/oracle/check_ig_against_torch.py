@@ -3,13 +3,17 @@
 
 For a fashion_cnn_v1 model file (random, from `igscope init`, unless --model
 is given), Fashion-MNIST test images read here from the Debian package's IDX
-files, and several baselines, quadratures and targets, PyTorch (float64)
-computes IG = (x - x') * sum_k w_k dF/dx(x' + alpha_k (x - x')) with the
+files, and several baselines, quadratures and targets, PyTorch computes
+IG = (x - x') * sum_k w_k dF/dx(x' + alpha_k (x - x')) with the
 quadrature nodes and weights computed here (numpy's Gauss-Legendre, the
 Riemann rules from their definitions), F being a class's logit or softmax
 probability. Deterministic baselines are rebuilt here; random ones (igscope's
 own seeded generator) are taken from igscope's JSON. Checks, per case:
-max |difference| <= 1e-4 of max |attribution|, and F(x), F(x') and the gap.
+max |difference| <= 1e-4 of max |attribution| against PyTorch in float32
+(the model's precision), and against PyTorch in float64 within 1e-4 or, where
+PyTorch's own float32 result strays further from its float64 one (a max-pool
+or ReLU decision that flips under rounding at some path point), within 1.5
+times that stray; and F(x), F(x') and the gap.
 Also checks the plain gradient and gradient x input, that a PNG input equals
 the same test image, that the heatmap is a PNG of the documented size, and
 that bad parameters give clear errors.
@@ -96,15 +100,15 @@ def target_fn(model, output, target):
     return f
 
 
-def torch_ig(model, x, b, quadrature, steps, output, target):
+def torch_ig(model, x, b, quadrature, steps, output, target, dtype=torch.float64):
     alphas, weights = rule(quadrature, steps)
-    xt = torch.from_numpy(x).double()
-    bt = torch.from_numpy(b).double()
-    a = torch.from_numpy(alphas).double().view(-1, 1, 1)
+    xt = torch.from_numpy(x).to(dtype)
+    bt = torch.from_numpy(b).to(dtype)
+    a = torch.from_numpy(alphas).to(dtype).view(-1, 1, 1)
     pts = (bt + a * (xt - bt)).unsqueeze(1).requires_grad_(True)  # [n, 1, 28, 28] (NCHW, C = 1)
     f = target_fn(model, output, target)
     f(pts).sum().backward()
-    grads = pts.grad[:, 0].numpy()
+    grads = pts.grad[:, 0].double().numpy()
     ig = (x - b) * np.tensordot(weights, grads, axes=1)
     with torch.no_grad():
         fx = f(xt.view(1, 1, 28, 28)).item()
@@ -160,6 +164,7 @@ def main():
     if not args.model:
         subprocess.run([args.igscope, "init", "--arch", "fashion_cnn_v1", "--seed", str(args.seed),
                         "--out", model_path], check=True, stdout=subprocess.DEVNULL)
+    model32, _ = torch_model.load_model(model_path)
     model, _ = torch_model.load_model(model_path)
     model = model.double()
     images = test_images()
@@ -170,8 +175,10 @@ def main():
             failed.append(what)
             print(f"FAIL: {what}")
 
-    header = ("input", "baseline", "quadrature", "n", "output", "max|diff|/max|attr|", "|dF(x)|", "|dF(x')|", "|dgap|")
-    print("{:8s} {:16s} {:18s} {:>4s} {:11s} {:>20s} {:>9s} {:>9s} {:>9s}".format(*header))
+    header = ("input", "baseline", "quadrature", "n", "output", "vs f32", "vs f64", "f32-f64", "|dF(x)|", "|dF(x')|",
+              "|dgap|")
+    print("{:8s} {:16s} {:18s} {:>4s} {:11s} {:>9s} {:>9s} {:>9s} {:>9s} {:>9s} {:>9s}".format(*header))
+    print("(vs f32, vs f64: max |igscope - PyTorch| / max |attribution|; f32-f64: PyTorch float32 against float64)")
     for idx, spec, quad, steps, output, target in CASES:
         out_json = os.path.join(args.workdir, f"ig_{idx}.json")
         cmd = [args.igscope, "attribute", "--model", model_path, "--input", f"test:{idx}", "--method", "ig",
@@ -194,14 +201,21 @@ def main():
         t = pred if target is None else target
         check(ours["target"] == t, f"test:{idx}: target {ours['target']} != {t}")
         ig, fx, fb = torch_ig(model, x, b, quad, steps, output, t)
+        ig32, _, _ = torch_ig(model32, x, b, quad, steps, output, t, torch.float32)
         attr = np.array(ours["attributions"], dtype=np.float64)
         scale = np.abs(ig).max()
         rel = np.abs(attr - ig).max() / max(scale, 1e-30)
+        rel32 = np.abs(attr - ig32).max() / max(scale, 1e-30)
+        spread = np.abs(ig32 - ig).max() / max(scale, 1e-30)
         gap = ig.sum() - (fx - fb)
         dfx, dfb, dgap = abs(ours["f_input"] - fx), abs(ours["f_baseline"] - fb), abs(ours["gap"] - gap)
-        print(f"test:{idx:<3d} {spec:16s} {quad:18s} {steps:4d} {output:11s} {rel:20.2e} {dfx:9.1e} {dfb:9.1e} {dgap:9.1e}")
+        print(f"test:{idx:<3d} {spec:16s} {quad:18s} {steps:4d} {output:11s} {rel32:9.1e} {rel:9.1e} {spread:9.1e} "
+              f"{dfx:9.1e} {dfb:9.1e} {dgap:9.1e}")
         check(scale > 0, f"test:{idx}: PyTorch's IG is all zero")
-        check(rel <= TOLERANCE, f"test:{idx} {spec} {quad}: max|diff| / max|attr| = {rel:.2e} > {TOLERANCE}")
+        check(rel32 <= TOLERANCE, f"test:{idx} {spec} {quad}: against float32, max|diff| / max|attr| = {rel32:.2e}")
+        check(rel <= max(TOLERANCE, 1.5 * spread),
+              f"test:{idx} {spec} {quad}: against float64, max|diff| / max|attr| = {rel:.2e} "
+              f"(PyTorch's own float32 result strays {spread:.2e})")
         fscale = max(abs(fx), abs(fb), 1e-3)
         check(dfx <= TOLERANCE * fscale and dfb <= TOLERANCE * fscale, f"test:{idx}: F(x) or F(x') differs")
         check(dgap <= TOLERANCE * max(abs(fx - fb), 1e-3), f"test:{idx}: the gap differs")
