@@ -297,7 +297,7 @@ TEST_CASE("SmoothGrad's mean, squared mean and variance match their closed forms
   CHECK(max_abs_diff(smoothgrad(f, x, o).values, gradient_saliency(f, x).values) < 1e-7);
 }
 
-TEST_CASE("gradient x input is IG from a black baseline for a linear function; SmoothGrad over IG with sigma 0 is IG",
+TEST_CASE("gradient x input is IG from a black baseline for a linear function, and SmoothGrad over IG with sigma 0 is IG",
           "[smoothgrad][ig]") {
   const Tensor x = test_image(4, 4, 1, 8);
   FunctionTarget lin({4, 4, 1}, [](const float* v, float* g) {
