@@ -1,13 +1,16 @@
 // bench_kernels: the IG workload of fashion_cnn_v1 on every backend, side by
 // side in one run: one forward pass of a batch of 32 path points, and whole
 // Gauss-Legendre IGs of 32 and 64 steps, each with 1 and 2 threads. Prints
-// milliseconds (median), achieved GFLOP/s (from the model's counted
-// multiply-adds, see igscope/benchmark.h), the ratio to the fastest
-// configuration of each column, and the machine's FMA peak measured by a
-// register-only loop at 256 and (where compiled for it) 512 bits.
+// milliseconds, achieved GFLOP/s (from the model's counted multiply-adds, see
+// igscope/benchmark.h), the ratio to the fastest configuration of each
+// column, and the machine's FMA peak measured by a register-only loop at 256
+// and (where compiled for it) 512 bits, before and after. On a shared
+// machine, --rounds R measures every configuration R times, interleaved, and
+// reports the median of the rounds' medians; the 2-thread / 1-thread FMA
+// ratio (2.0 on two idle cores) says whether the second core was free.
 //
-//   bench_kernels --model F [--backends simd,xnnpack,eigen] [--threads 1,2] [--steps 32,64]
-//                 [--min-seconds 2] [--image 0] [--json]
+//   bench_kernels --model F [--backends xnnpack,simd,eigen] [--threads 1,2] [--steps 32,64]
+//                 [--min-seconds 2] [--rounds 1] [--image 0] [--json] [--peak-only]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -82,6 +85,12 @@ double fma_gflops(int threads, double seconds) {
   return sum;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 std::string cpu_mhz() {
   std::ifstream f("/proc/cpuinfo");
   for (std::string line; std::getline(f, line);)
@@ -96,8 +105,9 @@ int main(int argc, char** argv) {
   std::string model_path, backends = "xnnpack,simd,eigen", threads_list = "1,2", steps_list = "32,64";
   double min_seconds = 2.0;
   int64_t image_index = 0;
-  bool json = false, no_peak = false;
-  app.add_option("--model", model_path, "Model file (.safetensors)")->required();
+  bool json = false, no_peak = false, peak_only = false;
+  int rounds = 1;
+  app.add_option("--model", model_path, "Model file (.safetensors); required unless --peak-only");
   app.add_option("--backends", backends, "Comma-separated backends")->capture_default_str();
   app.add_option("--threads", threads_list, "Comma-separated thread counts")->capture_default_str();
   app.add_option("--steps", steps_list, "Comma-separated IG step counts")->capture_default_str();
@@ -105,69 +115,104 @@ int main(int argc, char** argv) {
   app.add_option("--image", image_index, "Fashion-MNIST test image")->capture_default_str();
   app.add_flag("--json", json, "Print JSON");
   app.add_flag("--no-peak", no_peak, "Skip the FMA peak measurement");
+  app.add_flag("--peak-only", peak_only, "Only measure the FMA peak");
+  app.add_option("--rounds", rounds, "Measure every configuration this many times, interleaved")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
   try {
+    nlohmann::json out = {{"cores", std::thread::hardware_concurrency()},
+                          {"cpu_mhz", cpu_mhz()},
+                          {"simd_isa", SimdBackend::isa()},
+                          {"results", nlohmann::json::array()}};
+    auto measure_peak = [&](const std::string& when) {
+      nlohmann::json& p = out["fma_peak_gflops"][when];
+      p["256bit_1thread"] = fma_gflops<Vec256>(1, 0.5);
+      p["256bit_2threads"] = fma_gflops<Vec256>(2, 0.5);
+#if defined(__AVX512F__)
+      p["512bit_1thread"] = fma_gflops<Vec512>(1, 0.5);
+      p["512bit_2threads"] = fma_gflops<Vec512>(2, 0.5);
+#endif
+    };
+    auto print_peak = [&](const std::string& when) {
+      const nlohmann::json& p = out["fma_peak_gflops"][when];
+      std::printf("FMA peak %s (register-only loop): 256-bit %.1f GFLOP/s (1 thread), %.1f (2 threads)", when.c_str(),
+                  p["256bit_1thread"].get<double>(), p["256bit_2threads"].get<double>());
+#if defined(__AVX512F__)
+      std::printf("; 512-bit %.1f (1 thread), %.1f (2 threads)", p["512bit_1thread"].get<double>(),
+                  p["512bit_2threads"].get<double>());
+#endif
+      std::printf("\n");
+    };
+    if (!no_peak || peak_only) measure_peak("before");
+    if (peak_only) {
+      if (json) std::cout << out.dump(2) << "\n";
+      else print_peak("before");
+      return 0;
+    }
+
+    if (model_path.empty()) throw Error("--model is required");
     Model model = load_model(model_path);
     const Dataset test = load_fashion_mnist("test");
     if (image_index < 0 || image_index >= test.size()) throw Error("--image: no such test image");
     const int64_t per = test.images.size() / test.size();
+    out["model"] = model.name();
+    out["multiply_adds_per_sample"] = model.multiply_adds();
     Tensor image(model.batch_input_shape(1));
     std::copy(test.images.data() + image_index * per, test.images.data() + (image_index + 1) * per, image.data());
-
-    nlohmann::json out = {{"model", model.name()},
-                          {"multiply_adds_per_sample", model.multiply_adds()},
-                          {"cores", std::thread::hardware_concurrency()},
-                          {"cpu_mhz", cpu_mhz()},
-                          {"simd_isa", SimdBackend::isa()},
-                          {"results", nlohmann::json::array()}};
-    if (!no_peak) {
-      out["fma_peak_gflops"]["256bit_1thread"] = fma_gflops<Vec256>(1, 0.5);
-      out["fma_peak_gflops"]["256bit_2threads"] = fma_gflops<Vec256>(2, 0.5);
-#if defined(__AVX512F__)
-      out["fma_peak_gflops"]["512bit_1thread"] = fma_gflops<Vec512>(1, 0.5);
-      out["fma_peak_gflops"]["512bit_2threads"] = fma_gflops<Vec512>(2, 0.5);
-#endif
-    }
 
     const auto steps = split(steps_list);
     struct Row {
       std::string backend;
       int threads;
-      double fwd_ms, fwd_gflops;
-      std::vector<double> ig_ms, ig_gflops;
+      std::vector<double> fwd_ms;               // per round
+      std::vector<std::vector<double>> ig_ms;   // [steps][round]
+      double fwd_gflops = 0.0;                  // of the median
+      std::vector<double> ig_gflops;
+      double fwd() const { return median(fwd_ms); }
+      double ig(size_t s) const { return median(ig_ms[s]); }
     };
     std::vector<Row> rows;
     for (const std::string& b : split(backends))
-      for (const std::string& t : split(threads_list)) {
-        Row row{b, std::stoi(t), 0, 0, {}, {}};
+      for (const std::string& t : split(threads_list))
+        rows.push_back({b, std::stoi(t), {}, std::vector<std::vector<double>>(steps.size()), 0.0, {}});
+    std::vector<double> flops_ig(steps.size());
+    double flops_fwd = 0.0;
+    for (int round = 0; round < rounds; ++round)
+      for (Row& row : rows)
         for (size_t s = 0; s < steps.size(); ++s) {
           IgBenchmarkOptions o;
-          o.backend = b;
+          o.backend = row.backend;
           o.threads = row.threads;
           o.steps = std::stoll(steps[s]);
           o.min_seconds = min_seconds;
           const IgBenchmark r = benchmark_ig(model, image, o);
-          if (s == 0) {
-            row.fwd_ms = r.ms_forward_batch;
-            row.fwd_gflops = r.gflops_forward();
-          }
-          row.ig_ms.push_back(r.ms_per_ig);
-          row.ig_gflops.push_back(r.gflops_ig());
-          out["results"].push_back({{"backend", b},
-                                    {"threads", row.threads},
-                                    {"steps", o.steps},
-                                    {"ms_forward_batch", r.ms_forward_batch},
-                                    {"gflops_forward_batch", r.gflops_forward()},
-                                    {"ms_per_ig", r.ms_per_ig},
-                                    {"gflops_ig", r.gflops_ig()},
-                                    {"gap", r.gap}});
+          if (s == 0) row.fwd_ms.push_back(r.ms_forward_batch);
+          row.ig_ms[s].push_back(r.ms_per_ig);
+          flops_fwd = r.flops_forward_batch;
+          flops_ig[s] = r.flops_per_ig;
           if (!json)
-            std::fprintf(stderr, "  %s, %d thread(s), %s steps: forward %.2f ms, IG %.2f ms\n", b.c_str(),
-                         row.threads, steps[s].c_str(), r.ms_forward_batch, r.ms_per_ig);
+            std::fprintf(stderr, "  round %d: %s, %d thread(s), %s steps: forward %.2f ms, IG %.2f ms\n", round + 1,
+                         row.backend.c_str(), row.threads, steps[s].c_str(), r.ms_forward_batch, r.ms_per_ig);
         }
-        rows.push_back(row);
+    for (Row& row : rows) {
+      row.fwd_gflops = flops_fwd / (row.fwd() * 1e6);
+      for (size_t s = 0; s < steps.size(); ++s) {
+        row.ig_gflops.push_back(flops_ig[s] / (row.ig(s) * 1e6));
+        out["results"].push_back({{"backend", row.backend},
+                                  {"threads", row.threads},
+                                  {"steps", std::stoll(steps[s])},
+                                  {"ms_forward_batch", row.fwd()},
+                                  {"gflops_forward_batch", row.fwd_gflops},
+                                  {"ms_per_ig", row.ig(s)},
+                                  {"gflops_ig", row.ig_gflops[s]},
+                                  {"ms_forward_batch_rounds", row.fwd_ms},
+                                  {"ms_per_ig_rounds", row.ig_ms[s]}});
       }
+    }
+    out["rounds"] = rounds;
+    if (!no_peak) measure_peak("after");
 
     if (json) {
       std::cout << out.dump(2) << "\n";
@@ -177,20 +222,15 @@ int main(int argc, char** argv) {
                 model.name().c_str(), static_cast<long long>(model.multiply_adds()), SimdBackend::isa(),
                 std::thread::hardware_concurrency(), cpu_mhz().c_str());
     if (!no_peak) {
-      std::printf("FMA peak (register-only loop): 256-bit %.1f GFLOP/s (1 thread), %.1f (2 threads)",
-                  out["fma_peak_gflops"]["256bit_1thread"].get<double>(),
-                  out["fma_peak_gflops"]["256bit_2threads"].get<double>());
-#if defined(__AVX512F__)
-      std::printf("; 512-bit %.1f (1 thread), %.1f (2 threads)", out["fma_peak_gflops"]["512bit_1thread"].get<double>(),
-                  out["fma_peak_gflops"]["512bit_2threads"].get<double>());
-#endif
-      std::printf("\n");
+      print_peak("before");
+      print_peak("after");
     }
+    std::printf("medians of %d round%s\n", rounds, rounds == 1 ? "" : "s");
     double best_fwd = 1e300;
     std::vector<double> best_ig(steps.size(), 1e300);
     for (const Row& r : rows) {
-      best_fwd = std::min(best_fwd, r.fwd_ms);
-      for (size_t s = 0; s < steps.size(); ++s) best_ig[s] = std::min(best_ig[s], r.ig_ms[s]);
+      best_fwd = std::min(best_fwd, r.fwd());
+      for (size_t s = 0; s < steps.size(); ++s) best_ig[s] = std::min(best_ig[s], r.ig(s));
     }
     std::printf("\n%-9s %7s | %-30s", "backend", "threads", "forward, batch 32");
     for (const auto& s : steps) std::printf(" | %-30s", ("IG, Gauss-Legendre " + s + " steps").c_str());
@@ -198,10 +238,10 @@ int main(int argc, char** argv) {
     for (size_t s = 0; s < steps.size(); ++s) std::printf(" | %9s %9s %10s", "ms", "GFLOP/s", "x fastest");
     std::printf("\n");
     for (const Row& r : rows) {
-      std::printf("%-9s %7d | %9.2f %9.1f %10.2f", r.backend.c_str(), r.threads, r.fwd_ms, r.fwd_gflops,
-                  r.fwd_ms / best_fwd);
+      std::printf("%-9s %7d | %9.2f %9.1f %10.2f", r.backend.c_str(), r.threads, r.fwd(), r.fwd_gflops,
+                  r.fwd() / best_fwd);
       for (size_t s = 0; s < steps.size(); ++s)
-        std::printf(" | %9.2f %9.1f %10.2f", r.ig_ms[s], r.ig_gflops[s], r.ig_ms[s] / best_ig[s]);
+        std::printf(" | %9.2f %9.1f %10.2f", r.ig(s), r.ig_gflops[s], r.ig(s) / best_ig[s]);
       std::printf("\n");
     }
   } catch (const Error& e) {
