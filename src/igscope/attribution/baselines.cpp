@@ -209,7 +209,8 @@ std::vector<Tensor> make_baselines(const BaselineSpec& spec, const Tensor& input
   Rng rng(spec.seed.value_or(default_seed));
   std::vector<Tensor> out;
   auto sample_shape_matches = [&](const Tensor& t, int64_t skip) {
-    Shape a(t.shape().begin() + skip, t.shape().end()), b(input.shape().begin() + 1, input.shape().end());
+    Shape a(t.shape().begin() + static_cast<std::ptrdiff_t>(skip), t.shape().end());
+    Shape b(input.shape().begin() + 1, input.shape().end());
     return a == b;
   };
   switch (spec.kind) {
