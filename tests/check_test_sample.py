@@ -3,7 +3,6 @@
 choice for another seed, and every image equals the test-set image at its
 index (the IDX files read here with gzip + numpy, independently of igscope)."""
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -12,13 +11,8 @@ import tempfile
 
 import numpy as np
 
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "oracle"))
+from idx import read_idx  # noqa: E402
 
 
 def sample(igscope, out, seed, per_class=5):

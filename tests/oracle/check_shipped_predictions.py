@@ -5,7 +5,6 @@ with igscope's reader), and must agree with `igscope eval` image by image.
 Prints the agreement and both accuracies; fails below --min-agreement or when
 the accuracies differ from each other."""
 import argparse
-import gzip
 import json
 import subprocess
 import sys
@@ -16,14 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_model  # noqa: E402
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+from idx import read_idx  # noqa: E402
 
 
 def main():
