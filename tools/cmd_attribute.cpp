@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "igscope/attribution/explain.h"
+#include "igscope/attribution/explanation_json.h"
 #include "igscope/attribution/heatmap.h"
 #include "igscope/data/fashion_mnist.h"
 #include "igscope/error.h"
@@ -79,34 +80,6 @@ Input read_input(const std::string& spec, Model& model) {
     return in;
   }
   return {read_png(spec, model.input_shape(), "--input"), std::nullopt};
-}
-
-// Rows of the image as nested lists: [H][W] for one channel, [H][W][C] otherwise.
-nlohmann::json image_rows(const Tensor& t) {
-  const int64_t h = t.dim(1), w = t.dim(2), c = t.dim(3);
-  nlohmann::json rows = nlohmann::json::array();
-  for (int64_t y = 0; y < h; ++y) {
-    nlohmann::json row = nlohmann::json::array();
-    for (int64_t x = 0; x < w; ++x) {
-      if (c == 1) {
-        row.push_back(t[y * w + x]);
-      } else {
-        nlohmann::json px = nlohmann::json::array();
-        for (int64_t ch = 0; ch < c; ++ch) px.push_back(t[(y * w + x) * c + ch]);
-        row.push_back(px);
-      }
-    }
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-nlohmann::json path_json(const PathIntegral& p) {
-  nlohmann::json samples = nlohmann::json::array();
-  for (const auto& s : p.samples)
-    samples.push_back({{"alpha", s.alpha}, {"weight", s.weight}, {"f", s.value}, {"grad_norm", s.grad_norm}, {"slope", s.slope}});
-  return {{"f_start", p.f_start}, {"f_end", p.f_end}, {"sum", p.sum},       {"gap", p.gap},
-          {"evaluations", p.evaluations}, {"converged", p.converged}, {"samples", samples}};
 }
 
 std::string name_of(const Model& m, int64_t k) {
@@ -191,46 +164,12 @@ void run(const Options& o) {
               backend->name().c_str());
 
   if (!o.json_path.empty()) {
-    nlohmann::json j;
+    nlohmann::json j = explanation_json(e, req, model);
     j["model"] = o.model;
     j["input"] = o.input;
     j["label"] = input.label ? nlohmann::json(*input.label) : nlohmann::json(nullptr);
-    j["method"] = method_name(req.method);
-    j["target"] = e.target;
-    j["target_name"] = name_of(model, e.target);
-    j["output"] = o.output;
-    j["predicted"] = e.predicted;
-    j["outputs"] = e.outputs;
-    j["probabilities"] = e.probabilities;
-    j["f_input"] = a.f_input;
-    j["f_baseline"] = a.f_baseline;  // null where the method has no baseline
-    j["attribution_sum"] = a.sum;
-    j["gap"] = a.gap;
-    j["relative_gap"] = std::isfinite(a.gap) ? nlohmann::json(a.relative_gap()) : nlohmann::json(nullptr);
-    j["evaluations"] = a.evaluations;
     j["milliseconds"] = ms;
     j["backend"] = backend->name();
-    j["shape"] = model.input_shape();
-    j["attributions"] = image_rows(a.values);
-    if (uses_baseline(req.method)) j["baseline"] = req.baseline;
-    if (is_path_method(req.method)) {
-      j["quadrature"] = req.adaptive ? "adaptive_gauss_lobatto" : req.method == Method::GuidedIG ? "guided" : o.quadrature;
-      j["steps"] = o.steps;
-    }
-    if (req.method == Method::SmoothGrad || req.method == Method::SmoothGradIG)
-      j["smoothgrad"] = {{"samples", o.samples}, {"sigma", o.sigma}, {"statistic", o.statistic}, {"seed", o.seed}};
-    if (req.method == Method::BlurIG) j["blur_max_sigma"] = req.blur_max_sigma;
-    if (req.adaptive) j["adaptive"] = {{"tolerance", o.adaptive}, {"max_steps", o.max_steps}};
-    if (!e.baselines.empty()) {
-      j["baseline_image"] = image_rows(e.baselines.front());
-      j["baseline_count"] = e.baselines.size();
-    }
-    if (!a.paths.empty()) {
-      nlohmann::json paths = nlohmann::json::array();
-      for (const auto& p : a.paths) paths.push_back(path_json(p));
-      j["path"] = paths.front()["samples"];
-      j["paths"] = paths;
-    }
     std::ofstream out(o.json_path);
     if (!out) throw Error("cannot write '" + o.json_path + "'");
     out << j.dump() << "\n";

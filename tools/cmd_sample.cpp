@@ -1,7 +1,7 @@
-// igscope sample --per-class N --seed S --out FILE.json: a small labelled
-// sample of the Fashion-MNIST test set that a web page can load without the
-// Debian package. Pixels are stored as the data set's own bytes (0..255, row
-// major), with each image's index in the test set.
+// igscope sample --per-class N --seed S [--split test|train] --out FILE.json:
+// a small labelled sample of a Fashion-MNIST split that a web page can load
+// without the Debian package. Pixels are stored as the data set's own bytes (0..255, row
+// major), with each image's index in its split.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,15 +22,17 @@ void add_sample_command(CLI::App& app) {
   struct Options {
     int per_class = 20;
     uint64_t seed = 0;
+    std::string split = "test";
     std::string out;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("sample", "Write a labelled sample of the Fashion-MNIST test set as JSON");
+  auto* cmd = app.add_subcommand("sample", "Write a labelled sample of a Fashion-MNIST split as JSON");
   cmd->add_option("--per-class", opt->per_class, "images per class")->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", opt->seed, "seed of the (per-class) random choice");
+  cmd->add_option("--split", opt->split, "which split to sample")->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--out", opt->out, "output JSON file")->required();
   cmd->callback([opt] {
-    const Dataset test = load_fashion_mnist("test");
+    const Dataset test = load_fashion_mnist(opt->split);
     const int64_t pixels = test.images.size() / test.size();
     Rng rng(opt->seed);
     nlohmann::json images = nlohmann::json::array();
@@ -48,7 +50,7 @@ void add_sample_command(CLI::App& app) {
         images.push_back({{"index", i}, {"label", c}, {"pixels", bytes}});
       }
     }
-    const nlohmann::json j = {{"dataset", "Fashion-MNIST test set (Debian dataset-fashion-mnist)"},
+    const nlohmann::json j = {{"dataset", "Fashion-MNIST " + opt->split + " set (Debian dataset-fashion-mnist)"}, {"split", opt->split},
                               {"height", test.images.dim(1)},
                               {"width", test.images.dim(2)},
                               {"pixel_scale", "byte / 255 gives the model input in [0, 1]"},

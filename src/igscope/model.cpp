@@ -10,6 +10,7 @@
 #include "igscope/layers/flatten.h"
 #include "igscope/layers/maxpool2d.h"
 #include "igscope/layers/relu.h"
+#include "igscope/layers/smelu.h"
 #include "igscope/layers/softmax.h"
 #include "igscope/random.h"
 #include "igscope/safetensors.h"
@@ -73,6 +74,10 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
       return std::make_unique<Dense>(in[1], positive_int(spec["out_features"], where + " out_features"));
     }
     if (type == "relu") return std::make_unique<ReLU>();
+    if (type == "smelu") {
+      if (!spec.contains("beta") || !spec["beta"].is_number()) arch_error(where + " (smelu): 'beta' must be a number");
+      return std::make_unique<SmeLU>(spec["beta"].get<double>());
+    }
     if (type == "flatten") return std::make_unique<Flatten>();
     if (type == "softmax") return std::make_unique<Softmax>();
     if (type == "log_softmax") return std::make_unique<LogSoftmax>();
@@ -87,7 +92,7 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
     arch_error(where + ": " + e.what());
   }
   arch_error(where + ": unknown layer type '" + type +
-             "' (known: conv2d, maxpool2d, dense, relu, dropout, flatten, softmax, log_softmax)");
+             "' (known: conv2d, maxpool2d, dense, relu, smelu, dropout, flatten, softmax, log_softmax)");
 }
 
 // "conv2d kernel=3x3 out_channels=32 padding=1x1 stride=1x1"

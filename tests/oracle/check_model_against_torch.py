@@ -39,12 +39,13 @@ def main():
     ap.add_argument("--dump", required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--arch", default="fashion_cnn_v1", help="architecture name for igscope init")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     torch.manual_seed(0)
 
-    model_path = os.path.join(args.workdir, "fashion_cnn_v1_random.safetensors")
-    subprocess.run([args.igscope, "init", "--arch", "fashion_cnn_v1", "--seed", str(args.seed),
+    model_path = os.path.join(args.workdir, args.arch + "_random.safetensors")
+    subprocess.run([args.igscope, "init", "--arch", args.arch, "--seed", str(args.seed),
                     "--out", model_path], check=True, stdout=subprocess.DEVNULL)
 
     rng = np.random.default_rng(args.seed)

@@ -29,6 +29,20 @@ def read_safetensors(path):
     return metadata, tensors
 
 
+class SmeLU(nn.Module):
+    """Smooth ReLU, written from its definition: 0 below -beta, x above beta,
+    (x + beta)^2 / (4 beta) between."""
+
+    def __init__(self, beta):
+        super().__init__()
+        self.beta = beta
+
+    def forward(self, x):
+        b = self.beta
+        quad = (x + b) ** 2 / (4 * b)
+        return torch.where(x >= b, x, torch.where(x <= -b, torch.zeros_like(x), quad))
+
+
 def pair(v):
     return tuple(v) if isinstance(v, list) else (v, v)
 
@@ -57,6 +71,8 @@ def build_sequential(arch):
             layers.append(nn.MaxPool2d(k, stride=pair(spec.get("stride", spec["kernel"]))))
         elif t == "relu":
             layers.append(nn.ReLU())
+        elif t == "smelu":
+            layers.append(SmeLU(spec["beta"]))
         elif t == "dropout":
             layers.append(nn.Dropout(spec.get("p", 0.5)))
         elif t == "flatten":

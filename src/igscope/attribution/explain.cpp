@@ -54,6 +54,7 @@ Explanation explain(Model& model, Backend& backend, const Tensor& input, const A
   if (req.target < -1)
     throw Error("target class " + std::to_string(req.target) + " is out of range (-1 means the predicted class)");
   ModelTarget f(model, backend, e.target, req.output);
+  f.set_cancel_check(req.cancelled);
 
   SmoothGradOptions sg = req.smoothgrad;
   sg.seed = req.seed;

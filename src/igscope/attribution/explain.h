@@ -3,6 +3,7 @@
 // request a command line or a web page can fill in (no method logic in the
 // callers).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ struct AttributionRequest {
   GuidedIGOptions guided;          // Guided IG (its steps are integration.steps)
   uint64_t seed = 0;               // for random baselines and SmoothGrad noise
   ValueRange range;                // the valid input range
+  // Polled before every batch of model evaluations; when it returns true,
+  // explain() stops and throws Cancelled. Empty: never cancelled.
+  std::function<bool()> cancelled;
 };
 
 struct Explanation {

@@ -61,7 +61,12 @@ void ModelTarget::target_values(const Tensor& out, std::vector<double>& values, 
   }
 }
 
+void ModelTarget::throw_if_cancelled() const {
+  if (cancelled_ && cancelled_()) throw Cancelled();
+}
+
 void ModelTarget::evaluate(const Tensor& x, std::vector<double>& values, Tensor& grads) {
+  throw_if_cancelled();
   const Tensor out = model_.forward(x, backend_, Mode::Eval);
   Tensor seed;
   target_values(out, values, &seed);
@@ -69,6 +74,7 @@ void ModelTarget::evaluate(const Tensor& x, std::vector<double>& values, Tensor&
 }
 
 void ModelTarget::evaluate_values(const Tensor& x, std::vector<double>& values) {
+  throw_if_cancelled();
   target_values(model_.forward(x, backend_, Mode::Eval), values, nullptr);
 }
 

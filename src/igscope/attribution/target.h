@@ -47,14 +47,19 @@ class ModelTarget final : public TargetFunction {
 
   int64_t target_class() const { return target_; }
   TargetOutput output() const { return output_; }
+  // Polled before every evaluation; when it returns true the evaluation
+  // throws Cancelled instead of running.
+  void set_cancel_check(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
 
  private:
   // Fills values (and, when seed is not null, the output gradient dF/dout).
   void target_values(const Tensor& out, std::vector<double>& values, Tensor* seed) const;
   Model& model_;
   Backend& backend_;
+  void throw_if_cancelled() const;
   int64_t target_;
   TargetOutput output_;
+  std::function<bool()> cancelled_;
 };
 
 // A function given per sample: f(x, grad) returns F(x) and writes dF/dx to
