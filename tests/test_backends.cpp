@@ -259,6 +259,7 @@ ForwardBackward run_model(Model& m, Backend& be, const Tensor& x, const Tensor& 
 
 TEST_CASE("whole models agree across backends: logits and input gradients", "[backend][model]") {
   for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
+                                   std::pair{"fashion_cnn_smelu", named_architecture("fashion_cnn_smelu")},
                                    std::pair{"odd_cnn", odd_cnn()}}) {
     Model m(arch);
     m.init_he(11);
@@ -286,6 +287,7 @@ TEST_CASE("whole models agree across backends: logits and input gradients", "[ba
 
 TEST_CASE("whole-model IG agrees across backends within 1e-4 relative", "[backend][model][ig]") {
   for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
+                                   std::pair{"fashion_cnn_smelu", named_architecture("fashion_cnn_smelu")},
                                    std::pair{"odd_cnn", odd_cnn()}}) {
     Model m(arch);
     m.init_he(21);

@@ -19,6 +19,7 @@
 #include "igscope/layers/flatten.h"
 #include "igscope/layers/maxpool2d.h"
 #include "igscope/layers/relu.h"
+#include "igscope/layers/smelu.h"
 #include "igscope/error.h"
 #include "igscope/layers/softmax.h"
 
@@ -98,6 +99,39 @@ TEST_CASE("relu gradient matches finite differences away from 0", "[layers][relu
   ReLU relu;
   const Tensor x = spread_tensor({3, 5, 3, 2}, rng, 0.05);
   CHECK(check_input_gradient(relu, x, backend, Mode::Eval, 1e-2).relative_error() <= kTolerance);
+}
+
+TEST_CASE("smelu gradient matches finite differences in all three pieces", "[layers][smelu][gradient]") {
+  ReferenceBackend backend;
+  Rng rng(4);
+  for (double beta : {0.1, 0.5, 2.0}) {
+    SmeLU smelu(beta);
+    // Values spread over [-3, 3] land in the zero, quadratic and linear pieces;
+    // the finite-difference step stays inside one piece away from +-beta.
+    Tensor x = spread_tensor({3, 5, 3, 2}, rng, 0.05);
+    for (int64_t i = 0; i < x.size(); ++i) {
+      x[i] *= 3.0f;
+      if (std::abs(std::abs(x[i]) - beta) < 0.03) x[i] += 0.06f;
+    }
+    INFO("beta " << beta);
+    CHECK(check_input_gradient(smelu, x, backend, Mode::Eval, 1e-2).relative_error() <= kTolerance);
+  }
+}
+
+TEST_CASE("smelu is 0, quadratic and the identity on its three pieces, and refuses a bad beta", "[layers][smelu]") {
+  ReferenceBackend backend;
+  SmeLU smelu(0.5);
+  Tensor x({1, 5});
+  const float in[5] = {-2.0f, -0.5f, 0.0f, 0.25f, 3.0f};
+  std::copy(in, in + 5, x.data());
+  const Tensor y = smelu.forward(x, backend, Mode::Eval);
+  CHECK(y[0] == 0.0f);
+  CHECK(y[1] == 0.0f);
+  CHECK(y[2] == Approx(0.125));    // (0 + 0.5)^2 / 2
+  CHECK(y[3] == Approx(0.28125));  // 0.75^2 / 2
+  CHECK(y[4] == 3.0f);
+  CHECK_THROWS_WITH(SmeLU(0.0), Catch::Contains("beta must be a positive number"));
+  CHECK_THROWS_WITH(SmeLU(std::nan("")), Catch::Contains("beta must be a positive number"));
 }
 
 TEST_CASE("maxpool2d gradient matches finite differences without ties", "[layers][maxpool][gradient]") {
