@@ -1,0 +1,394 @@
+// Browser tests of the live page (issue 6). Serves build-web/dist twice with
+// `vite preview` (with and without the COOP/COEP headers), drives headless
+// Chromium with playwright-core and cross-checks the page's attributions
+// against the native command line tool. Prints one line per check and exits
+// non-zero when any fails. Run by `scripts/web test` after the build.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+import { igscopeConfig } from '../../web/vite.config.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = path.join(root, 'build/igscope');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'igscope-browser-'));
+const TOLERANCE = 1e-4;
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let failures = 0;
+function check(name, ok, detail = '') {
+  console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}${detail ? `: ${detail}` : ''}`);
+  if (!ok) failures += 1;
+  return ok;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function serve(isolated) {
+  const port = await freePort();
+  const config = igscopeConfig({ isolated });
+  config.preview = { ...config.preview, port, strictPort: true };
+  const server = await preview({ configFile: false, ...config });
+  return { server, url: `http://127.0.0.1:${port}/` };
+}
+
+function nativeAttributions(model, index, target, baseline) {
+  const out = path.join(tmp, `native-${index}-${target}-${baseline.replace(/[^a-z0-9.]/gi, '_')}.json`);
+  execFileSync(cli, [
+    'attribute', '--model', path.join(root, 'model_weights', model), '--input', `test:${index}`,
+    '--target', String(target), '--method', 'ig', '--baseline', baseline, '--steps', '32',
+    '--quadrature', 'gausslegendre', '--backend', 'simd', '--threads', '1', '--json', out,
+  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+}
+
+function maxAbsDiff(a, b) {
+  const fa = a.flat(Infinity);
+  const fb = b.flat(Infinity);
+  if (fa.length !== fb.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < fa.length; ++i) m = Math.max(m, Math.abs(fa[i] - fb[i]));
+  return m;
+}
+
+// Waits until the result drawn is the one for the newest request.
+async function settled(page, timeout = 60000) {
+  await page.waitForFunction(
+    () => {
+      const s = document.getElementById('status');
+      return s.dataset.requestId && s.dataset.requestId === s.dataset.resultId && s.dataset.state !== 'computing';
+    },
+    null,
+    { timeout },
+  );
+}
+
+async function setControl(page, id, value) {
+  await page.evaluate(
+    ([id, value]) => {
+      const el = document.getElementById(id);
+      el.value = String(value);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    },
+    [id, value],
+  );
+}
+
+async function heatmapPixels(page) {
+  return page.evaluate(() => {
+    const c = document.getElementById('heatmap');
+    return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+  });
+}
+
+async function downloadJson(page) {
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-json]')]);
+  const file = path.join(tmp, download.suggestedFilename());
+  await download.saveAs(file);
+  return { name: download.suggestedFilename(), json: JSON.parse(fs.readFileSync(file, 'utf8')) };
+}
+
+// The default model is tried first; until it is shipped, the page falls back
+// to the next one, and the browser logs that fetch's 404 as a console error.
+const MISSING_DEFAULT_MODEL = fs.existsSync(path.join(root, 'build-web/public/models/fashion_cnn_smelu.safetensors'))
+  ? null
+  : '/models/fashion_cnn_smelu.safetensors';
+
+function watchConsole(page, errors, label) {
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    const where = msg.location().url || '';
+    if (MISSING_DEFAULT_MODEL && where.endsWith(MISSING_DEFAULT_MODEL) && /404/.test(msg.text())) return;
+    errors.push(`${label} console: ${msg.text()} (${where})`);
+  });
+  page.on('pageerror', (err) => errors.push(`${label} pageerror: ${err.message}`));
+}
+
+async function isolatedSession(browser, url, errors) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 1100 } });
+  const page = await context.newPage();
+  watchConsole(page, errors, 'isolated');
+  await page.goto(url);
+  await settled(page, 120000);
+
+  // The build in use.
+  const env = await page.evaluate(() => ({
+    isolated: self.crossOriginIsolated,
+    cores: navigator.hardwareConcurrency,
+    info: window.igscope.info(),
+    shown: { ...document.getElementById('build-info').dataset },
+  }));
+  check('page is cross-origin isolated', env.isolated === true);
+  check('threaded build runs', env.info.threaded === true && env.info.build === 'threaded', JSON.stringify(env.info));
+  const expectThreads = Math.min(env.cores, 4);
+  check(
+    `threads = hardwareConcurrency clamped to 4 (${expectThreads}), at least 2`,
+    env.info.threads === expectThreads && env.info.threads >= 2 && env.shown.threads === String(env.info.threads),
+    `threads ${env.info.threads}, cores ${env.cores}`,
+  );
+  check('SIMD build', env.info.simd === true && env.shown.simd === 'true');
+
+  // The sample grid and its filters.
+  const tiles = await page.locator('#samples .sample').count();
+  check('grid shows the 200 test images', tiles === 200, `${tiles}`);
+  await setControl(page, 'filter', 'wrong');
+  const wrong = await page.locator('#samples .sample:not([hidden])').count();
+  const wrongMarked = await page.locator('#samples .sample.wrong:not([hidden])').count();
+  check('filter "misclassified" shows only misclassified images', wrong > 0 && wrong < 200 && wrong === wrongMarked, `${wrong}`);
+  await setControl(page, 'filter', 'all');
+  await setControl(page, 'filter-class', '3');
+  const dresses = await page.locator('#samples .sample:not([hidden])').count();
+  check('filter by class shows its 20 images', dresses === 20, `${dresses}`);
+  await setControl(page, 'filter-class', '-1');
+
+  // Native cross-check: a fixed test image, an explicit target, baseline black, 32 GL steps.
+  const model = await page.evaluate(() => window.igscope.model());
+  const pick = await page.evaluate(() => {
+    const tile = document.querySelectorAll('#samples .sample')[7];
+    return tile.getAttribute('data-testid');
+  });
+  const index = Number(pick.replace('sample-', ''));
+  const target = 2;
+  await page.click(`[data-testid=${pick}]`);
+  await page.selectOption('#target', String(target));
+  await page.selectOption('#baseline', 'black');
+  await setControl(page, 'steps', 32);
+  await settled(page);
+  const { name, json: pageResult } = await downloadJson(page);
+  check('attributions JSON downloads', name.endsWith('.json') && Array.isArray(pageResult.attributions), name);
+  const native = nativeAttributions(model, index, target, 'black');
+  const diff = maxAbsDiff(pageResult.attributions, native.attributions);
+  check(
+    `page attributions = native igscope (test:${index}, class ${target}, black, 32 GL, ${model}) within ${TOLERANCE}`,
+    diff <= TOLERANCE && pageResult.target === target && pageResult.steps === 32 && pageResult.quadrature === 'gausslegendre',
+    `max |diff| ${diff.toExponential(2)}`,
+  );
+
+  // The completeness numbers on the page.
+  const shown = await page.evaluate(() => {
+    const get = (id) => {
+      const el = document.getElementById(id);
+      return { text: el.textContent, value: Number(el.dataset.value), visible: el.offsetParent !== null };
+    };
+    return { gap: get('gap'), percent: get('gap-percent'), fx: get('f-input'), fb: get('f-baseline'), sum: get('attr-sum') };
+  });
+  const expectPercent = (100 * Math.abs(pageResult.gap)) / Math.abs(pageResult.f_input - pageResult.f_baseline);
+  check(
+    'completeness gap displayed and consistent with the result',
+    shown.gap.visible &&
+      shown.gap.text.trim().length > 0 &&
+      Math.abs(shown.gap.value - pageResult.gap) <= 1e-9 &&
+      Math.abs(shown.sum.value - shown.gap.value - (shown.fx.value - shown.fb.value)) <= 1e-4 * Math.max(1, Math.abs(shown.fx.value)) &&
+      Math.abs(shown.percent.value - expectPercent) <= 1e-6 * Math.max(1, expectPercent),
+    `gap "${shown.gap.text}", ${shown.percent.text} of |F(x) - F(x')|`,
+  );
+  const plotted = await page.locator('#path-plot .uplot').count();
+  check('path plot of F along alpha is drawn', plotted === 1);
+
+  // Dragging a baseline slider: the map follows and ends at the final value.
+  await page.selectOption('#baseline', 'blur');
+  await settled(page);
+  const before = await heatmapPixels(page);
+  const values = [1, 2, 4, 6, 8, 10.5];
+  for (const v of values) {
+    await setControl(page, 'b-blur', v);
+    await page.waitForTimeout(15);
+  }
+  await settled(page);
+  const after = await heatmapPixels(page);
+  const changed = before.some((v, i) => v !== after[i]);
+  const final = await page.evaluate(() => window.igscope.result());
+  const finalSpec = `blur:${values[values.length - 1]}`;
+  check('dragging the blur slider changes the heatmap', changed);
+  check('the map drawn is for the final slider value', final.baseline === finalSpec, `drawn ${final.baseline}`);
+  const nativeBlur = nativeAttributions(model, index, target, finalSpec);
+  const blurDiff = maxAbsDiff(final.attributions, nativeBlur.attributions);
+  check(`final map = native igscope with ${finalSpec} within ${TOLERANCE}`, blurDiff <= TOLERANCE, `max |diff| ${blurDiff.toExponential(2)}`);
+
+  // Live noise slider: several gaussian sigmas, the last one wins.
+  await page.selectOption('#baseline', 'gaussian');
+  for (const v of [0.1, 0.25, 0.5, 0.75]) {
+    await setControl(page, 'b-sigma', v);
+    await page.waitForTimeout(10);
+  }
+  await settled(page);
+  const gauss = await page.evaluate(() => window.igscope.result());
+  check('gaussian sigma slider: the map is for the final value', gauss.baseline === 'gaussian:0.75@0', gauss.baseline);
+
+  // Every method computes.
+  for (const method of ['gradient', 'gradxinput', 'smoothgrad', 'smoothgrad_ig', 'blurig', 'guidedig', 'ig']) {
+    await page.selectOption('#method', method);
+    await settled(page);
+    const r = await page.evaluate(() => window.igscope.result());
+    const errorShown = await page.locator('[role=alert]').isVisible();
+    check(`method ${method} computes`, r.method === method && !errorShown && r.attributions.length === 28);
+  }
+  await page.selectOption('#baseline', 'black');
+  await settled(page);
+
+  // Bad uploads: a clear message and the state kept.
+  const keep = await page.evaluate(() => ({
+    caption: document.getElementById('input-caption').textContent,
+    result: document.getElementById('status').dataset.resultId,
+    model: window.igscope.model(),
+  }));
+  const keepPixels = await heatmapPixels(page);
+  await page.setInputFiles('#upload', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not an image\n') });
+  await page.locator('[role=alert]').waitFor({ state: 'visible' });
+  const alertText = await page.locator('[role=alert]').innerText();
+  const still = await page.evaluate(() => ({
+    caption: document.getElementById('input-caption').textContent,
+    result: document.getElementById('status').dataset.resultId,
+  }));
+  check(
+    'a text file as image upload shows a clear error',
+    /not an image/i.test(alertText) && alertText.includes('notes.txt'),
+    alertText.replace(/\s+/g, ' ').replace('×', '').trim(),
+  );
+  check(
+    'the previous input and map are kept',
+    still.caption === keep.caption && still.result === keep.result && (await heatmapPixels(page)).every((v, i) => v === keepPixels[i]),
+  );
+  await page.click('#error-close');
+  const corrupt = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 7)]);
+  await page.setInputFiles('#upload', { name: 'broken.png', mimeType: 'image/png', buffer: corrupt });
+  await page.locator('[role=alert]').waitFor({ state: 'visible' });
+  check('a corrupt PNG shows a clear error', /broken\.png/.test(await page.locator('[role=alert]').innerText()));
+  await page.click('#error-close');
+  await page.setInputFiles('#model-upload', { name: 'bad.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('garbage') });
+  await page.locator('[role=alert]').waitFor({ state: 'visible' });
+  const modelAlert = await page.locator('[role=alert]').innerText();
+  await setControl(page, 'steps', 33);
+  await settled(page);
+  const afterBadModel = await page.evaluate(() => ({ model: window.igscope.model(), result: window.igscope.result() }));
+  check(
+    'a bad model file shows a clear error and the previous model keeps working',
+    /bad\.safetensors/.test(modelAlert) && afterBadModel.model === keep.model && afterBadModel.result.steps === 33,
+    modelAlert.replace(/\s+/g, ' ').replace('×', '').trim(),
+  );
+  await page.click('#error-close');
+  await setControl(page, 'steps', 32);
+  await settled(page);
+
+  // A real picture: a light shirt-like shape on white, drawn by the browser.
+  const png = await page.evaluate(async () => {
+    const c = new OffscreenCanvas(120, 90);
+    const ctx = c.getContext('2d');
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, 120, 90);
+    ctx.fillStyle = '#222';
+    ctx.fillRect(35, 10, 50, 75);
+    ctx.fillRect(15, 10, 90, 20);
+    const blob = await c.convertToBlob({ type: 'image/png' });
+    return Array.from(new Uint8Array(await blob.arrayBuffer()));
+  });
+  await page.setInputFiles('#upload', { name: 'shirt.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.waitForFunction(() => document.getElementById('input-caption').textContent.includes('shirt.png'));
+  await settled(page);
+  const uploaded = await page.evaluate(() => ({
+    invert: document.getElementById('invert').checked,
+    preview: !document.getElementById('upload-preview-box').hidden,
+    result: window.igscope.result(),
+  }));
+  check('an image upload is converted (preview shown, inverted) and explained', uploaded.invert && uploaded.preview && uploaded.result.attributions.length === 28);
+  await setControl(page, 'rotate', 90);
+  await settled(page);
+  check('transforms recompute', (await page.evaluate(() => window.igscope.result())).attributions.length === 28);
+
+  // The screenshot after a full render: a test image, the gallery filled.
+  await setControl(page, 'rotate', 0);
+  await page.click(`[data-testid=${pick}]`);
+  await page.selectOption('#target', '-1');
+  await page.selectOption('#render-mode', 'signed');
+  await settled(page);
+  await page.waitForFunction(() => document.querySelectorAll('#baseline-gallery .tile.pending').length === 0, null, { timeout: 120000 });
+  const galleryErrors = await page.evaluate(() =>
+    Array.from(document.querySelectorAll('#baseline-gallery .gap')).filter((g) => !g.textContent.startsWith('F(')).length,
+  );
+  check('the baseline gallery shows IG under all 9 baselines', galleryErrors === 0);
+  const [png2] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-png]')]);
+  const pngFile = path.join(tmp, png2.suggestedFilename());
+  await png2.saveAs(pngFile);
+  const header = fs.readFileSync(pngFile).subarray(0, 8);
+  check('heatmap PNG downloads', header.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), png2.suggestedFilename());
+  await page.screenshot({ path: path.join(root, 'web/screenshot.png'), fullPage: true });
+  check('screenshot saved to web/screenshot.png', fs.statSync(path.join(root, 'web/screenshot.png')).size > 10000);
+  await context.close();
+}
+
+async function plainSession(browser, url, errors) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  watchConsole(page, errors, 'not isolated');
+  await page.goto(url);
+  await settled(page, 120000);
+  const r = await page.evaluate(() => ({
+    isolated: self.crossOriginIsolated,
+    info: window.igscope.info(),
+    result: window.igscope.result(),
+    shown: document.getElementById('build-info').textContent,
+  }));
+  check('without COOP/COEP the page is not cross-origin isolated', r.isolated === false);
+  check('without COOP/COEP the single-threaded build runs', r.info.build === 'single' && r.info.threaded === false && r.info.threads === 1, r.shown);
+  const finite = r.result.attributions.flat().every(Number.isFinite);
+  check('without COOP/COEP an attribution is computed', finite && r.result.method === 'ig', `${r.result.milliseconds.toFixed(1)} ms`);
+  for (const v of [2, 5, 9]) {
+    await setControl(page, 'steps', v);
+    await page.waitForTimeout(5);
+  }
+  await settled(page);
+  const last = await page.evaluate(() => window.igscope.result());
+  check('without COOP/COEP the newest request wins', last.steps === 9, `steps ${last.steps}`);
+  await context.close();
+}
+
+async function main() {
+  if (!fs.existsSync(path.join(root, 'build-web/dist/index.html'))) throw new Error('build-web/dist is missing: run scripts/web build');
+  if (!fs.existsSync(cli)) throw new Error('build/igscope is missing: run scripts/web build');
+  const isolated = await serve(true);
+  const plain = await serve(false);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const errors = [];
+  const started = Date.now();
+  try {
+    await isolatedSession(browser, isolated.url, errors);
+    await plainSession(browser, plain.url, errors);
+  } catch (e) {
+    check('browser session ran to the end', false, e.stack || e.message);
+  } finally {
+    await browser.close();
+    await new Promise((r) => isolated.server.httpServer.close(r));
+    await new Promise((r) => plain.server.httpServer.close(r));
+  }
+  check('no console errors in the whole session', errors.length === 0, errors.join(' | '));
+  console.log(`${failures === 0 ? 'all browser checks passed' : `${failures} browser check(s) failed`} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  process.exit(failures === 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(`FAIL  ${e.stack || e.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,110 @@
+// The page's side of the worker (worker.js): posts requests with increasing
+// ids, cancels the one in flight through a shared generation counter when the
+// page is cross-origin isolated, and hands back only results that are still
+// current. Nothing here blocks the page.
+export class EngineClient {
+  constructor() {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.nextId = 1;
+    this.nextSeq = 1;
+    this.waiting = new Map();
+    this.latest = { explain: 0, gallery: 0 };
+    this.handlers = { explain: () => {}, gallery: () => {}, galleryDone: () => {}, started: () => {} };
+    this.generation =
+      self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined'
+        ? new Int32Array(new SharedArrayBuffer(4))
+        : null;
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.worker.onmessage = (e) => this.receive(e.data);
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.rejectReady(new Error(`the worker failed: ${e.message || 'unknown error'}`));
+    };
+    const base = new URL(import.meta.env.BASE_URL, location.href).href;
+    this.worker.postMessage({ type: 'init', base, generation: this.generation ? this.generation.buffer : null });
+  }
+
+  on(type, handler) {
+    this.handlers[type] = handler;
+  }
+
+  receive(msg) {
+    switch (msg.type) {
+      case 'ready':
+        this.resolveReady(msg.info);
+        break;
+      case 'fatal':
+        this.rejectReady(new Error(msg.message));
+        break;
+      case 'started':
+        if (msg.id === this.latest.explain) this.handlers.started(msg.id);
+        break;
+      case 'explain':
+        if (msg.id === this.latest.explain) this.handlers.explain(msg.id, msg.text);
+        break;
+      case 'gallery':
+        if (msg.id === this.latest.gallery) this.handlers.gallery(msg.id, msg.key, msg.text);
+        break;
+      case 'galleryDone':
+        if (msg.id === this.latest.gallery) this.handlers.galleryDone(msg.id);
+        break;
+      default: {
+        const resolve = this.waiting.get(msg.seq);
+        if (resolve) {
+          this.waiting.delete(msg.seq);
+          resolve(msg.result);
+        }
+      }
+    }
+  }
+
+  // Setup calls (model, dataset, baselineImage, predictAll) run in order and
+  // resolve with the module's parsed JSON.
+  call(type, payload, transfer = []) {
+    const seq = this.nextSeq++;
+    return new Promise((resolve) => {
+      this.waiting.set(seq, resolve);
+      this.worker.postMessage({ type, seq, ...payload }, transfer);
+    });
+  }
+
+  loadModel(bytes) {
+    return this.call('model', { bytes }, [bytes]);
+  }
+
+  setDataset(pixels) {
+    return this.call('dataset', { pixels });
+  }
+
+  setBaselineImage(pixels) {
+    return this.call('baselineImage', { pixels });
+  }
+
+  predictAll(pixels) {
+    return this.call('predictAll', { pixels });
+  }
+
+  bump() {
+    const id = this.nextId++;
+    if (this.generation) Atomics.store(this.generation, 0, id);
+    return id;
+  }
+
+  // A new attribution: any older job (attribution or gallery) is cancelled.
+  explain(input, request) {
+    const id = this.bump();
+    this.latest.explain = id;
+    this.worker.postMessage({ type: 'explain', id, input, request });
+    return id;
+  }
+
+  gallery(input, items) {
+    const id = this.bump();
+    this.latest.gallery = id;
+    this.worker.postMessage({ type: 'gallery', id, input, items });
+    return id;
+  }
+}

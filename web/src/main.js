@@ -1,0 +1,377 @@
+// The live page: wires the controls, the worker client and the views.
+import './style.css';
+import { BaselineGallery } from './baseline-gallery.js';
+import { bindControls, currentRequest, number, refreshControls, usesBaseline } from './controls.js';
+import { downloadCanvas, downloadJson } from './downloads.js';
+import { EngineClient } from './engine-client.js';
+import { MODES, drawHeatmap, flatten } from './heatmap.js';
+import { decodeImageFile, drawGray, invert, toGray28, transform } from './image-input.js';
+import { MODELS, fetchModel, fetchSample, stack } from './models.js';
+import { PathPlot } from './path-plot.js';
+import { ProbabilityBars } from './probabilities.js';
+import { SampleGrid } from './sample-grid.js';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  classes: [],
+  test: null,
+  train: null,
+  model: null,
+  source: null, // {kind: 'sample', position} | {kind: 'upload', name}
+  gray: null, // the source image before inversion and transforms
+  input: null, // what the model sees
+  customBaseline: -1, // the test image sent as the custom baseline
+  requestId: 0,
+  result: null, // {id, text, json}
+  galleryKey: null,
+};
+
+// ---- messages and status -------------------------------------------------
+
+function showError(message) {
+  $('error-text').textContent = message;
+  $('error').hidden = false;
+}
+
+function clearError() {
+  $('error').hidden = true;
+  $('error-text').textContent = '';
+}
+
+$('error-close').addEventListener('click', clearError);
+
+function setStatus(kind, text) {
+  const el = $('status');
+  el.dataset.state = kind;
+  el.textContent = text;
+}
+
+// ---- views ---------------------------------------------------------------
+
+for (const [value, label] of Object.entries(MODES)) {
+  const opt = document.createElement('option');
+  opt.value = value;
+  opt.textContent = label;
+  $('render-mode').append(opt);
+}
+
+const bars = new ProbabilityBars($('probabilities'), (k) => {
+  $('target').value = String(k);
+  refreshControls();
+  compute();
+});
+const plot = new PathPlot($('path-plot'));
+const gallery = new BaselineGallery($('baseline-gallery'));
+const grid = new SampleGrid({
+  container: $('samples'),
+  filter: $('filter'),
+  classFilter: $('filter-class'),
+  count: $('sample-count'),
+  onPick: (position) => pickSample(position),
+});
+
+function renderOptions() {
+  return { mode: $('render-mode').value, percentile: number('clip'), alpha: number('alpha'), input: state.input };
+}
+
+function formatNumber(v, digits = 4) {
+  return v === null || v === undefined ? '–' : v.toFixed(digits);
+}
+
+function setNumber(id, value, text = formatNumber(value)) {
+  const el = $(id);
+  el.textContent = text;
+  el.dataset.value = value === null || value === undefined ? '' : String(value);
+}
+
+function render() {
+  if (!state.result) return;
+  const r = state.result.json;
+  drawHeatmap($('heatmap'), flatten(r.attributions), renderOptions(), 280);
+  $('heatmap-caption').textContent = `${r.method}, class “${r.target_name}”${r.baseline ? `, baseline ${r.baseline}` : ''}`;
+  if (r.baseline_image) drawGray($('baseline-canvas'), flatten(r.baseline_image));
+  else $('baseline-canvas').getContext('2d').clearRect(0, 0, 28, 28);
+  gallery.redraw(renderOptions());
+}
+
+function showResult(r) {
+  bars.update(r.probabilities, r.predicted, r.target);
+  const option = $('target').querySelector('option[value="-1"]');
+  option.textContent = `the predicted class (${r.predicted_name})`;
+  setNumber('f-input', r.f_input);
+  setNumber('f-baseline', r.f_baseline);
+  setNumber('attr-sum', r.attribution_sum);
+  setNumber('gap', r.gap, r.gap === null ? '– (not a path method)' : r.gap.toExponential(3));
+  const span = r.f_baseline === null ? null : Math.abs(r.f_input - r.f_baseline);
+  const percent = r.gap === null || !span ? null : (100 * Math.abs(r.gap)) / span;
+  setNumber('gap-percent', percent, percent === null ? '–' : `${percent.toFixed(3)}%`);
+  const info = state.info;
+  setNumber(
+    'timing',
+    r.milliseconds,
+    `${r.milliseconds.toFixed(1)} ms for ${r.evaluations} evaluations (${info.build}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.simd ? 'SIMD' : 'no SIMD'})`,
+  );
+  plot.update(r);
+  render();
+  $('download-png').disabled = false;
+  $('download-json').disabled = false;
+}
+
+// ---- the input -----------------------------------------------------------
+
+function currentTransform() {
+  return { zoom: number('zoom'), rotate: number('rotate'), dx: number('shift-x'), dy: number('shift-y') };
+}
+
+function updateInput() {
+  const base = $('invert').checked ? invert(state.gray) : state.gray;
+  state.input = transform(base, currentTransform());
+  drawGray($('input-canvas'), state.input);
+  for (const out of document.querySelectorAll('#input-panel output[for]')) out.textContent = $(out.getAttribute('for')).value;
+}
+
+function pickSample(position) {
+  const s = state.test.images[position];
+  state.source = { kind: 'sample', position };
+  state.gray = s.pixels;
+  $('invert').checked = false;
+  $('upload-preview-box').hidden = true;
+  $('input-caption').textContent = `test image ${s.index}: ${state.classes[s.label]}`;
+  $('input-caption').dataset.index = String(s.index);
+  grid.select(position);
+  updateInput();
+  compute();
+}
+
+$('upload').addEventListener('change', async (event) => {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = '';
+  if (!file) return;
+  try {
+    const bitmap = await decodeImageFile(file);
+    const { pixels, suggestInvert } = toGray28(bitmap);
+    bitmap.close();
+    clearError();
+    state.source = { kind: 'upload', name: file.name };
+    state.gray = pixels;
+    $('invert').checked = suggestInvert;
+    drawGray($('upload-preview'), pixels);
+    $('upload-preview-box').hidden = false;
+    $('input-caption').textContent = `uploaded: ${file.name}`;
+    delete $('input-caption').dataset.index;
+    grid.select(-1);
+    updateInput();
+    compute();
+  } catch (e) {
+    showError(`Could not use the upload: ${e.message}. The previous input is kept.`);
+  }
+});
+
+for (const id of ['invert', 'zoom', 'rotate', 'shift-x', 'shift-y']) {
+  $(id).addEventListener('input', () => {
+    if (!state.gray) return;
+    updateInput();
+    compute();
+  });
+}
+
+$('reset-transform').addEventListener('click', () => {
+  $('zoom').value = '1';
+  $('rotate').value = '0';
+  $('shift-x').value = '0';
+  $('shift-y').value = '0';
+  if (!state.gray) return;
+  updateInput();
+  compute();
+});
+
+// ---- computing -----------------------------------------------------------
+
+function compute() {
+  if (!state.model || !state.input) return;
+  const request = currentRequest();
+  if (usesBaseline(request.method) && request.baseline === 'image:custom') {
+    const position = number('b-image');
+    if (position !== state.customBaseline) {
+      state.customBaseline = position;
+      state.client.setBaselineImage(state.test.images[position].pixels).then((r) => {
+        if (r.error) showError(`The custom baseline was refused: ${r.error}`);
+      });
+    }
+  }
+  state.requestId = state.client.explain(state.input, request);
+  $('status').dataset.requestId = String(state.requestId);
+  setStatus('computing', 'computing…');
+}
+
+function galleryKey() {
+  const t = currentTransform();
+  const src = state.source.kind === 'sample' ? `s${state.source.position}` : `u${state.source.name}`;
+  return [state.model, src, $('invert').checked, t.zoom, t.rotate, t.dx, t.dy, number('target')].join('|');
+}
+
+function requestGallery() {
+  const items = gallery.missing(galleryKey(), number('target'));
+  if (items.length) state.client.gallery(state.input, items);
+}
+
+function onExplain(id, text) {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    json = { error: 'the module returned a result that is not JSON' };
+  }
+  if (json.cancelled) return;
+  $('status').dataset.resultId = String(id);
+  if (json.error) {
+    showError(`The attribution failed: ${json.error}`);
+    setStatus('error', 'error');
+    return;
+  }
+  state.result = { id, text, json };
+  showResult(json);
+  setStatus('done', `done in ${json.milliseconds.toFixed(1)} ms`);
+  requestGallery();
+}
+
+function onGalleryItem(id, key, text) {
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    json = { error: 'not JSON' };
+  }
+  if (json.cancelled) return;
+  gallery.add(key, json, renderOptions());
+}
+
+// ---- models --------------------------------------------------------------
+
+async function useModel(file, bytes) {
+  const arch = await state.client.loadModel(bytes);
+  if (arch.error) throw new Error(arch.error);
+  state.model = file;
+  state.architecture = arch;
+  state.customBaseline = -1;
+  const predicted = await state.client.predictAll(stack(state.test.images));
+  if (predicted.error) throw new Error(predicted.error);
+  grid.setPredicted(predicted.predicted);
+  return arch;
+}
+
+for (const m of MODELS) {
+  const opt = document.createElement('option');
+  opt.value = m.file;
+  opt.textContent = m.label;
+  $('model').append(opt);
+}
+
+$('model').addEventListener('input', async () => {
+  const file = $('model').value;
+  try {
+    await useModel(file, await fetchModel(file));
+    clearError();
+    compute();
+  } catch (e) {
+    showError(`Could not load the model ${file}: ${e.message}. The previous model is kept.`);
+    $('model').value = state.model;
+  }
+});
+
+$('model-upload').addEventListener('change', async (event) => {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = '';
+  if (!file) return;
+  try {
+    await useModel(`upload:${file.name}`, await file.arrayBuffer());
+    let opt = $('model').querySelector('option[data-upload]');
+    if (!opt) {
+      opt = document.createElement('option');
+      opt.dataset.upload = '1';
+      $('model').append(opt);
+    }
+    opt.value = state.model;
+    opt.textContent = `uploaded: ${file.name}`;
+    $('model').value = state.model;
+    clearError();
+    compute();
+  } catch (e) {
+    showError(`Could not load the model file "${file.name}": ${e.message}. The previous model is kept.`);
+  }
+});
+
+// ---- downloads -----------------------------------------------------------
+
+function downloadName(ext) {
+  const r = state.result.json;
+  const src = state.source.kind === 'sample' ? `test${state.test.images[state.source.position].index}` : 'upload';
+  return `igscope-${src}-${r.method}-class${r.target}.${ext}`;
+}
+
+$('download-png').addEventListener('click', () => state.result && downloadCanvas($('heatmap'), downloadName('png')));
+$('download-json').addEventListener('click', () => state.result && downloadJson(state.result.text, downloadName('json')));
+
+// ---- start ---------------------------------------------------------------
+
+async function start() {
+  state.client = new EngineClient();
+  state.client.on('explain', onExplain);
+  state.client.on('gallery', onGalleryItem);
+  bindControls({ onChange: () => compute(), onRender: () => render() });
+  $('b-image').addEventListener('input', () => {
+    refreshControls();
+    compute();
+  });
+  const [info, test, train] = await Promise.all([
+    state.client.ready,
+    fetchSample('test_sample.json'),
+    fetchSample('train_sample.json'),
+  ]);
+  state.info = info;
+  state.test = test;
+  state.train = train;
+  state.classes = test.classes;
+  const build = $('build-info');
+  build.textContent = `${info.build === 'threaded' ? 'threaded' : 'single-threaded'} build, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.simd ? 'SIMD' : 'no SIMD'}${info.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  Object.assign(build.dataset, { build: info.build, threads: String(info.threads), simd: String(info.simd) });
+  for (const [k, name] of test.classes.entries()) {
+    const opt = document.createElement('option');
+    opt.value = String(k);
+    opt.textContent = name;
+    $('target').append(opt);
+  }
+  $('b-image').max = String(test.images.length - 1);
+  bars.setClasses(test.classes);
+  grid.setSamples(test.images, test.classes);
+
+  let loaded = null;
+  const failures = [];
+  for (const m of MODELS) {
+    try {
+      await useModel(m.file, await fetchModel(m.file));
+      loaded = m.file;
+      break;
+    } catch (e) {
+      failures.push(e.message);
+    }
+  }
+  if (!loaded) throw new Error(`no model could be loaded: ${failures.join('; ')}`);
+  $('model').value = loaded;
+  const dataset = await state.client.setDataset(stack(train.images));
+  if (dataset.error) showError(`The training images were refused: ${dataset.error}`);
+  pickSample(0);
+}
+
+window.igscope = Object.freeze({
+  // Read-only views for tests and the console.
+  info: () => (state.info ? { ...state.info } : null),
+  result: () => (state.result ? JSON.parse(state.result.text) : null),
+  model: () => state.model,
+});
+
+start().catch((e) => {
+  showError(`The page could not start: ${e.message}`);
+  setStatus('failed', 'failed');
+});

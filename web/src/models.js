@@ -1,0 +1,31 @@
+// The models the page offers (files in the public models/ folder). The first
+// one that loads is the default.
+export const MODELS = [
+  { file: 'fashion_cnn_smelu.safetensors', label: 'Fashion CNN, SmeLU (smooth)' },
+  { file: 'fashion_cnn_v1.safetensors', label: 'Fashion CNN, ReLU' },
+];
+
+// The model file's bytes; rejects when the server does not have it.
+export async function fetchModel(file) {
+  const response = await fetch(new URL(`models/${file}`, new URL(import.meta.env.BASE_URL, location.href)));
+  const type = response.headers.get('content-type') || '';
+  if (!response.ok || type.includes('text/html')) throw new Error(`the model file ${file} is not on the server (HTTP ${response.status})`);
+  return response.arrayBuffer();
+}
+
+// A data sample: {classes, images: [{index, label, pixels: Float32Array}]}.
+export async function fetchSample(name) {
+  const response = await fetch(new URL(`data/${name}`, new URL(import.meta.env.BASE_URL, location.href)));
+  if (!response.ok) throw new Error(`could not load data/${name} (HTTP ${response.status})`);
+  const json = await response.json();
+  return {
+    classes: json.classes,
+    images: json.images.map((im) => ({ index: im.index, label: im.label, pixels: Float32Array.from(im.pixels, (v) => v / 255) })),
+  };
+}
+
+export function stack(images) {
+  const out = new Float32Array(images.length * 784);
+  images.forEach((im, i) => out.set(im.pixels, i * 784));
+  return out;
+}
