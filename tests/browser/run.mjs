@@ -237,6 +237,51 @@ async function isolatedSession(browser, url, errors) {
   const gauss = await page.evaluate(() => window.igscope.result());
   check('gaussian sigma slider: the map is for the final value', gauss.baseline === 'gaussian:0.75@0', gauss.baseline);
 
+  // A real mouse drag across the noise slider; the final map must equal the
+  // page's own computation at the final value, computed again from scratch.
+  const box = await page.locator('#b-sigma').boundingBox();
+  const y = box.y + box.height / 2;
+  await page.mouse.move(box.x + 4, y);
+  await page.mouse.down();
+  for (let k = 1; k <= 8; ++k) {
+    await page.mouse.move(box.x + 4 + ((box.width - 8) * k) / 9, y, { steps: 2 });
+    await page.waitForTimeout(10);
+  }
+  await page.mouse.up();
+  await settled(page);
+  const dragged = await page.evaluate(() => ({ result: window.igscope.result(), sigma: document.getElementById('b-sigma').value }));
+  await setControl(page, 'b-seed', 1);
+  await settled(page);
+  await setControl(page, 'b-seed', 0);
+  await settled(page);
+  const again = await page.evaluate(() => window.igscope.result());
+  const dragDiff = maxAbsDiff(dragged.result.attributions, again.attributions);
+  check(
+    'mouse drag of the noise slider: the map drawn is the one for the final position',
+    dragged.result.baseline === `gaussian:${dragged.sigma}@0` && again.baseline === dragged.result.baseline && dragDiff === 0,
+    `final sigma ${dragged.sigma}, drawn ${dragged.result.baseline}`,
+  );
+
+  // A long computation is cancelled in flight when the controls change.
+  await page.selectOption('#baseline', 'black');
+  await settled(page);
+  const statsBefore = await page.evaluate(() => window.igscope.stats());
+  await setControl(page, 'steps', 256);
+  await setControl(page, 'steps', 16384);
+  const longId = await page.evaluate(() => document.getElementById('status').dataset.requestId);
+  await page.waitForFunction((id) => document.getElementById('status').dataset.startedId === id, longId);
+  const t0 = Date.now();
+  await setControl(page, 'steps', 32);
+  await settled(page);
+  const waited = Date.now() - t0;
+  const statsAfter = await page.evaluate(() => window.igscope.stats());
+  const stepsNow = (await page.evaluate(() => window.igscope.result())).steps;
+  check(
+    'a computation in flight is cancelled by a newer request (shared generation counter)',
+    statsAfter.cancelled > statsBefore.cancelled && stepsNow === 32,
+    `cancelled ${statsAfter.cancelled - statsBefore.cancelled}, newest result after ${waited} ms`,
+  );
+
   // Every method computes.
   for (const method of ['gradient', 'gradxinput', 'smoothgrad', 'smoothgrad_ig', 'blurig', 'guidedig', 'ig']) {
     await page.selectOption('#method', method);
@@ -354,13 +399,23 @@ async function plainSession(browser, url, errors) {
   check('without COOP/COEP the single-threaded build runs', r.info.build === 'single' && r.info.threaded === false && r.info.threads === 1, r.shown);
   const finite = r.result.attributions.flat().every(Number.isFinite);
   check('without COOP/COEP an attribution is computed', finite && r.result.method === 'ig', `${r.result.milliseconds.toFixed(1)} ms`);
+  // No shared memory, so nothing can stop the computation in flight: the
+  // requests that arrive meanwhile collapse into the newest one.
+  const before = await page.evaluate(() => window.igscope.stats());
+  await setControl(page, 'steps', 2048);
+  const longId = await page.evaluate(() => document.getElementById('status').dataset.requestId);
+  await page.waitForFunction((id) => document.getElementById('status').dataset.startedId === id, longId);
   for (const v of [2, 5, 9]) {
     await setControl(page, 'steps', v);
     await page.waitForTimeout(5);
   }
   await settled(page);
-  const last = await page.evaluate(() => window.igscope.result());
-  check('without COOP/COEP the newest request wins', last.steps === 9, `steps ${last.steps}`);
+  const last = await page.evaluate(() => ({ result: window.igscope.result(), stats: window.igscope.stats() }));
+  check(
+    'without COOP/COEP the newest request wins and the ones queued behind a computation are skipped',
+    last.result.steps === 9 && last.stats.skipped - before.skipped >= 2,
+    `steps ${last.result.steps}, skipped ${last.stats.skipped - before.skipped}`,
+  );
   await context.close();
 }
 

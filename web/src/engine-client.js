@@ -9,6 +9,7 @@ export class EngineClient {
     this.nextSeq = 1;
     this.waiting = new Map();
     this.latest = { explain: 0, gallery: 0 };
+    this.stats = { skipped: 0, cancelled: 0, stale: 0 };
     this.handlers = { explain: () => {}, gallery: () => {}, galleryDone: () => {}, started: () => {} };
     this.generation =
       self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined'
@@ -40,9 +41,10 @@ export class EngineClient {
         this.rejectReady(new Error(msg.message));
         break;
       case 'started':
-        if (msg.id === this.latest.explain) this.handlers.started(msg.id);
+        this.handlers.started(msg.id);
         break;
       case 'explain':
+        this.stats = { ...msg.stats, stale: this.stats.stale + (msg.id === this.latest.explain ? 0 : 1) };
         if (msg.id === this.latest.explain) this.handlers.explain(msg.id, msg.text);
         break;
       case 'gallery':

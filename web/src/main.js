@@ -319,6 +319,9 @@ async function start() {
   state.client = new EngineClient();
   state.client.on('explain', onExplain);
   state.client.on('gallery', onGalleryItem);
+  state.client.on('started', (id) => {
+    $('status').dataset.startedId = String(id);
+  });
   bindControls({ onChange: () => compute(), onRender: () => render() });
   $('b-image').addEventListener('input', () => {
     refreshControls();
@@ -369,6 +372,9 @@ window.igscope = Object.freeze({
   info: () => (state.info ? { ...state.info } : null),
   result: () => (state.result ? JSON.parse(state.result.text) : null),
   model: () => state.model,
+  // Jobs replaced before they ran, cancelled in flight, and results dropped
+  // as stale.
+  stats: () => (state.client ? { ...state.client.stats } : null),
 });
 
 start().catch((e) => {

@@ -22,6 +22,9 @@ const setup = [];
 let job = null;
 let scheduled = false;
 let busy = false;
+// How often "latest wins" applied: jobs replaced before they ran, and
+// computations cancelled while in flight.
+const stats = { skipped: 0, cancelled: 0 };
 
 function parse(text) {
   try {
@@ -101,10 +104,14 @@ function runSetup(msg) {
 }
 
 async function runExplain({ id, input, request }) {
-  if (stale(id)) return;
+  if (stale(id)) {
+    stats.skipped += 1;
+    return;
+  }
   self.postMessage({ type: 'started', id });
   const text = engine.explain(input, JSON.stringify(request), () => stale(id));
-  self.postMessage({ type: 'explain', id, text });
+  if (text === '{"cancelled":true}') stats.cancelled += 1;
+  self.postMessage({ type: 'explain', id, text, stats: { ...stats } });
 }
 
 async function runGallery({ id, input, items }) {
@@ -114,6 +121,7 @@ async function runGallery({ id, input, items }) {
     await new Promise((resolve) => setTimeout(resolve, 0));
     if (stale(id)) return;
     const text = engine.explain(input, JSON.stringify(item.request), () => stale(id));
+    if (text === '{"cancelled":true}') stats.cancelled += 1;
     self.postMessage({ type: 'gallery', id, key: item.key, text });
   }
   self.postMessage({ type: 'galleryDone', id });
@@ -132,7 +140,10 @@ self.onmessage = (event) => {
     return;
   }
   if (msg.type === 'explain' || msg.type === 'gallery') {
-    if (!job || msg.id > job.id) job = msg;
+    if (!job || msg.id > job.id) {
+      if (job) stats.skipped += 1;
+      job = msg;
+    }
   } else {
     setup.push(msg);
   }
