@@ -103,6 +103,21 @@ async function heatmapPixels(page) {
   });
 }
 
+// Median milliseconds of the module's IG (32 Gauss-Legendre steps, black
+// baseline) over a few runs of the current input, for the log only.
+async function medianMilliseconds(page, runs = 5) {
+  const ms = [];
+  for (let k = 0; k < runs; ++k) {
+    await setControl(page, 'steps', 31);
+    await settled(page);
+    await setControl(page, 'steps', 32);
+    await settled(page);
+    ms.push((await page.evaluate(() => window.igscope.result())).milliseconds);
+  }
+  ms.sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)];
+}
+
 async function downloadJson(page) {
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-json]')]);
   const file = path.join(tmp, download.suggestedFilename());
@@ -204,6 +219,7 @@ async function isolatedSession(browser, url, errors) {
       Math.abs(shown.percent.value - expectPercent) <= 1e-6 * Math.max(1, expectPercent),
     `gap "${shown.gap.text}", ${shown.percent.text} of |F(x) - F(x')|`,
   );
+  console.log(`INFO  threaded build: IG with 32 Gauss-Legendre steps in ${(await medianMilliseconds(page)).toFixed(1)} ms (median of 5)`);
   const plotted = await page.locator('#path-plot .uplot').count();
   check('path plot of F along alpha is drawn', plotted === 1);
 
@@ -399,6 +415,7 @@ async function plainSession(browser, url, errors) {
   check('without COOP/COEP the single-threaded build runs', r.info.build === 'single' && r.info.threaded === false && r.info.threads === 1, r.shown);
   const finite = r.result.attributions.flat().every(Number.isFinite);
   check('without COOP/COEP an attribution is computed', finite && r.result.method === 'ig', `${r.result.milliseconds.toFixed(1)} ms`);
+  console.log(`INFO  single-threaded build: IG with 32 Gauss-Legendre steps in ${(await medianMilliseconds(page)).toFixed(1)} ms (median of 5)`);
   // No shared memory, so nothing can stop the computation in flight: the
   // requests that arrive meanwhile collapse into the newest one.
   const before = await page.evaluate(() => window.igscope.stats());
