@@ -73,7 +73,10 @@ export class EngineClient {
     });
   }
 
+  // Also cancels the computation in flight: its result would be for the
+  // previous model.
   loadModel(bytes) {
+    this.bump();
     return this.call('model', { bytes }, [bytes]);
   }
 

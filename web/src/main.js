@@ -277,6 +277,7 @@ $('model').addEventListener('input', async () => {
   } catch (e) {
     showError(`Could not load the model ${file}: ${e.message}. The previous model is kept.`);
     $('model').value = state.model;
+    compute();
   }
 });
 
@@ -299,6 +300,7 @@ $('model-upload').addEventListener('change', async (event) => {
     compute();
   } catch (e) {
     showError(`Could not load the model file "${file.name}": ${e.message}. The previous model is kept.`);
+    compute();
   }
 });
 
