@@ -77,9 +77,12 @@ function printTable(result) {
     }
   }
   if (t) {
-    const gflop = (2 * result.macsPerForward * 3 * result.config.steps) / 1e9;
+    // Per path point a forward pass and an input gradient (as many
+    // multiply-adds as the forward pass; no weight gradients), plus the
+    // forward passes of the input and the baseline: 2 x MACs x (2 n + 2).
+    const gflop = (2 * result.macsPerForward * (2 * result.config.steps + 2)) / 1e9;
     console.log(`igscope threaded: ${t.msMedian.toFixed(2)} ms per IG, ` +
-      `${(gflop / (t.msMedian / 1000)).toFixed(1)} GFLOP/s (${gflop.toFixed(2)} GFLOP: forward + input gradient of ${result.config.steps} points)`);
+      `${(gflop / (t.msMedian / 1000)).toFixed(1)} GFLOP/s (${gflop.toFixed(2)} GFLOP per IG)`);
     const fastest = (list) => list.reduce((a, b) => (a.msMedian < b.msMedian ? a : b));
     if (tf.length) {
       const best = fastest(tf);
@@ -135,6 +138,7 @@ async function main() {
     result.hostCpu = cpus()[0]?.model;
     result.hostCores = cpus().length;
     result.chromium = browser.version();
+    result.gflopPerIg = (2 * result.macsPerForward * (2 * result.config.steps + 2)) / 1e9;
     mkdirSync(dirname(o.out), { recursive: true });
     writeFileSync(o.out, JSON.stringify(result, null, 2) + '\n');
     printTable(result);
