@@ -332,13 +332,17 @@ async function isolatedSession(browser, url, errors) {
   });
   if (offered.length > 1) {
     const other = offered.find((f) => f !== model);
-    await page.selectOption('#model', other);
-    await page.waitForFunction((f) => window.igscope.model() === f, other);
-    await settled(page);
+    // A model change recomputes once the model and the grid's predictions
+    // are in: wait for that new request, then for its result.
+    const switchTo = async (file) => {
+      const id = await page.evaluate(() => document.getElementById('status').dataset.requestId);
+      await page.selectOption('#model', file);
+      await page.waitForFunction((r) => document.getElementById('status').dataset.requestId !== r, id);
+      await settled(page);
+    };
+    await switchTo(other);
     const switched = await page.evaluate(() => window.igscope.result());
-    await page.selectOption('#model', model);
-    await page.waitForFunction((f) => window.igscope.model() === f, model);
-    await settled(page);
+    await switchTo(model);
     const back = await page.evaluate(() => window.igscope.result());
     check(
       `switching the model (${model} -> ${other} -> back) recomputes`,
