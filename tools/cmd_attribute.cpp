@@ -11,6 +11,7 @@
 #include <string>
 
 #include "commands.h"
+#include "inputs.h"
 #include "igscope/attribution/explain.h"
 #include "igscope/attribution/explanation_json.h"
 #include "igscope/attribution/heatmap.h"
@@ -18,9 +19,6 @@
 #include "igscope/error.h"
 #include "igscope/model.h"
 
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#include <stb/stb_image.h>
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
@@ -38,54 +36,6 @@ struct Options {
   int64_t scale = 10;
   uint64_t seed = 0;
 };
-
-// A grey-scale (or RGB, for 3-channel models) PNG as one sample [1, H, W, C]
-// in [0, 1]; its size must be the model's.
-Tensor read_png(const std::string& path, const Shape& shape, const std::string& what) {
-  if (shape.size() != 3) throw Error(what + ": the model does not take images");
-  const int64_t h = shape[0], w = shape[1], c = shape[2];
-  if (c != 1 && c != 3) throw Error(what + ": PNG input needs a model with 1 or 3 channels");
-  int iw = 0, ih = 0, ic = 0;
-  unsigned char* px = stbi_load(path.c_str(), &iw, &ih, &ic, static_cast<int>(c));
-  if (!px) throw Error(what + ": cannot read image '" + path + "': " + stbi_failure_reason());
-  std::unique_ptr<unsigned char, void (*)(void*)> guard(px, stbi_image_free);
-  if (ih != h || iw != w)
-    throw Error(what + ": '" + path + "' is " + std::to_string(iw) + "x" + std::to_string(ih) + " pixels but the model takes " +
-                std::to_string(w) + "x" + std::to_string(h));
-  Tensor t({1, h, w, c});
-  for (int64_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(px[i]) / 255.0f;
-  return t;
-}
-
-struct Input {
-  Tensor image;
-  std::optional<int> label;
-};
-
-Input read_input(const std::string& spec, Model& model) {
-  if (spec.rfind("test:", 0) == 0) {
-    const std::string idx = spec.substr(5);
-    if (idx.empty() || idx.find_first_not_of("0123456789") != std::string::npos || idx.size() > 9)
-      throw Error("--input test:INDEX needs a non-negative index, got '" + spec + "'");
-    const int64_t k = std::stoll(idx);
-    const Dataset test = load_fashion_mnist("test");
-    if (k >= test.size())
-      throw Error("--input " + spec + ": the test set has " + std::to_string(test.size()) + " images (0.." +
-                  std::to_string(test.size() - 1) + ")");
-    const int64_t per = test.images.size() / test.size();
-    if (test.images.size() / test.size() != shape_numel(model.input_shape()))
-      throw Error("the model's input " + shape_to_string(model.input_shape()) + " is not a Fashion-MNIST image");
-    Input in{Tensor(model.batch_input_shape(1)), test.labels[static_cast<size_t>(k)]};
-    std::copy(test.images.data() + k * per, test.images.data() + (k + 1) * per, in.image.data());
-    return in;
-  }
-  return {read_png(spec, model.input_shape(), "--input"), std::nullopt};
-}
-
-std::string name_of(const Model& m, int64_t k) {
-  const auto& names = m.class_names();
-  return k >= 0 && k < static_cast<int64_t>(names.size()) ? names[static_cast<size_t>(k)] : std::to_string(k);
-}
 
 void run(const Options& o) {
   Model model = load_model(o.model);
@@ -114,30 +64,20 @@ void run(const Options& o) {
   abs_percentile({}, heat.clip_percentile);  // bad rendering options fail before the work
 
   // What some baselines need: a custom image, or the training set.
-  Tensor custom, train_images;
-  BaselineSources sources;
-  if (uses_baseline(req.method)) {
-    const BaselineSpec spec = parse_baseline_spec(req.baseline);
-    if (spec.kind == BaselineKind::Image) {
-      custom = read_png(spec.image_path, model.input_shape(), "--baseline " + req.baseline);
-      sources.image = &custom;
-    }
-    if (spec.kind == BaselineKind::DatasetMean || spec.kind == BaselineKind::Training) {
-      train_images = load_fashion_mnist("train").images;
-      sources.dataset = &train_images;
-    }
-  }
+  BaselineData baseline_data;
+  if (uses_baseline(req.method)) read_baseline_data(parse_baseline_spec(req.baseline), model, baseline_data);
+  const BaselineSources& sources = baseline_data.sources;
 
   const auto t0 = std::chrono::steady_clock::now();
-  const Explanation e = explain(model, *backend, input.image, req, sources);
+  const Explanation e = explain(model, *backend, input.sample, req, sources);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   const Attribution& a = e.attribution;
 
   std::printf("input      %s%s\n", o.input.c_str(),
-              input.label ? (" (label " + std::to_string(*input.label) + " " + name_of(model, *input.label) + ")").c_str() : "");
-  std::printf("predicted  %lld %s (p = %.4f)\n", static_cast<long long>(e.predicted), name_of(model, e.predicted).c_str(),
+              input.label ? (" (label " + std::to_string(*input.label) + " " + class_name(model, *input.label) + ")").c_str() : "");
+  std::printf("predicted  %lld %s (p = %.4f)\n", static_cast<long long>(e.predicted), class_name(model, e.predicted).c_str(),
               e.probabilities[static_cast<size_t>(e.predicted)]);
-  std::printf("target     %lld %s, %s\n", static_cast<long long>(e.target), name_of(model, e.target).c_str(),
+  std::printf("target     %lld %s, %s\n", static_cast<long long>(e.target), class_name(model, e.target).c_str(),
               o.output.c_str());
   std::printf("method     %s", method_name(req.method).c_str());
   if (uses_baseline(req.method)) std::printf(", baseline %s", req.baseline.c_str());
@@ -177,7 +117,7 @@ void run(const Options& o) {
     std::printf("wrote      %s\n", o.json_path.c_str());
   }
   if (!o.png_path.empty()) {
-    const RgbImage img = render_heatmap(a.values, &input.image, heat);
+    const RgbImage img = render_heatmap(a.values, &input.sample, heat);
     if (!stbi_write_png(o.png_path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height), 3,
                         img.pixels.data(), static_cast<int>(img.width * 3)))
       throw Error("cannot write '" + o.png_path + "'");

@@ -8,6 +8,7 @@
 #include "igscope/architectures.h"
 #include "igscope/backend/backend.h"
 #include "igscope/data/fashion_mnist.h"
+#include "igscope/error.h"
 #include "igscope/model.h"
 #include "igscope/train/trainer.h"
 #include "progress.h"
@@ -35,6 +36,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", opt->out, "output model file (.safetensors)")->required();
   cmd->add_option("--history", opt->history, "write per-epoch loss, accuracy and speed as JSON");
   cmd->callback([opt] {
+    if (opt->arch == "diabetes_mlp")
+      throw Error("diabetes_mlp is a tabular regressor: train it with igscope train-tabular");
     const Dataset data = load_fashion_mnist("train");
     Model model(named_architecture(opt->arch));
     model.init_he(opt->train.seed);

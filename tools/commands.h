@@ -13,5 +13,7 @@ void add_attribute_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
+void add_conductance_command(CLI::App& app);
+void add_train_tabular_command(CLI::App& app);
 
 }  // namespace igscope::tools

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   igscope::tools::add_bench_command(app);
   igscope::tools::add_sample_command(app);
   igscope::tools::add_merge_command(app);
+  igscope::tools::add_conductance_command(app);
+  igscope::tools::add_train_tabular_command(app);
   try {
     app.parse(argc, argv);  // subcommand callbacks run here
   } catch (const CLI::ParseError& e) {

@@ -46,9 +46,16 @@ nlohmann::json named_architecture(const std::string& name) {
   // SmeLU: the same network with a continuous gradient, so IG's quadrature
   // converges fast along the path (the shipped default).
   if (name == "fashion_cnn_smelu") return fashion_cnn(name, {{"type", "smelu"}, {"beta", 0.5}});
-  throw Error("unknown architecture '" + name + "' (known: fashion_cnn_v1, fashion_cnn_smelu)");
+  // A small regressor for scikit-learn's diabetes data: 10 standardised features in, one number out.
+  if (name == "diabetes_mlp")
+    return {{"name", name},
+            {"input", {10}},
+            {"layers", json::array({{{"type", "dense"}, {"out_features", 64}},
+                                    {{"type", "smelu"}, {"beta", 0.5}},
+                                    {{"type", "dense"}, {"out_features", 1}}})}};
+  throw Error("unknown architecture '" + name + "' (known: fashion_cnn_v1, fashion_cnn_smelu, diabetes_mlp)");
 }
 
-std::vector<std::string> architecture_names() { return {"fashion_cnn_v1", "fashion_cnn_smelu"}; }
+std::vector<std::string> architecture_names() { return {"fashion_cnn_v1", "fashion_cnn_smelu", "diabetes_mlp"}; }
 
 }  // namespace igscope

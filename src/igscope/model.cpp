@@ -134,6 +134,16 @@ Model::Model(const json& arch) {
   }
   if (!arch.contains("layers") || !arch["layers"].is_array() || arch["layers"].empty())
     arch_error("'layers' must be a non-empty array");
+  if (arch.contains("tabular")) {
+    if (input_shape_.size() != 1) arch_error("'tabular' needs a flat input [features]");
+    try {
+      tabular_ = TabularInfo::from_json(arch["tabular"], input_shape_[0]);
+    } catch (const ModelFileError&) {
+      throw;
+    } catch (const Error& e) {
+      arch_error(e.what());
+    }
+  }
 
   Shape shape = batch_input_shape(1);
   for (size_t i = 0; i < arch["layers"].size(); ++i) {
@@ -157,7 +167,13 @@ json Model::architecture() const {
   for (const auto& l : layers_) layers.push_back(l->to_json());
   json arch = {{"name", name_}, {"input", input_shape_}, {"layers", layers}};
   if (!classes_.empty()) arch["classes"] = classes_;
+  if (tabular_) arch["tabular"] = tabular_->to_json();
   return arch;
+}
+
+void Model::set_tabular(TabularInfo info) {
+  if (input_shape_.size() != 1) throw Error("tabular information needs a model with flat input [features]");
+  tabular_ = TabularInfo::from_json(info.to_json(), input_shape_[0]);
 }
 
 Shape Model::batch_input_shape(int64_t batch) const {
@@ -185,6 +201,42 @@ Tensor Model::backward(const Tensor& dout, Backend& backend, bool accumulate_par
     g = layers_[i]->backward_input(g, backend);
   }
   return g;
+}
+
+namespace {
+void check_slice(size_t begin, size_t end, size_t layers) {
+  if (begin >= end || end > layers)
+    throw Error("layers [" + std::to_string(begin) + ", " + std::to_string(end) + ") are not a slice of the model's " +
+                std::to_string(layers) + " layers");
+}
+}  // namespace
+
+Tensor Model::forward_layers(const Tensor& x, Backend& backend, size_t begin, size_t end, Mode mode) {
+  check_slice(begin, end, layers_.size());
+  Tensor h = layers_[begin]->forward(x, backend, mode);
+  for (size_t i = begin + 1; i < end; ++i) h = layers_[i]->forward(h, backend, mode);
+  return h;
+}
+
+Tensor Model::backward_layers(const Tensor& dout, Backend& backend, size_t begin, size_t end) {
+  check_slice(begin, end, layers_.size());
+  Tensor g = dout;
+  for (size_t i = end; i-- > begin;) g = layers_[i]->backward_input(g, backend);
+  return g;
+}
+
+Tensor Model::tangent_layers(const Tensor& din, Backend& backend, size_t begin, size_t end) {
+  check_slice(begin, end, layers_.size());
+  Tensor t = din;
+  for (size_t i = begin; i < end; ++i) t = layers_[i]->forward_tangent(t, backend);
+  return t;
+}
+
+Shape Model::layer_output_shape(size_t i) const {
+  if (i >= layers_.size())
+    throw Error("layer " + std::to_string(i) + " is out of range: the model has " + std::to_string(layers_.size()) +
+                " layers (0.." + std::to_string(layers_.size() - 1) + ")");
+  return Shape(shapes_[i + 1].begin() + 1, shapes_[i + 1].end());
 }
 
 std::vector<Model::NamedParameter> Model::named_parameters() {

@@ -12,8 +12,11 @@
 //               {"type": "dropout", "p": 0.25}, {"type": "flatten"},
 //               {"type": "dense", "out_features": 10}, ...]}
 // Input channels and input features are inferred from the previous layer.
+// A tabular model (input [F]) may carry "tabular" (see tabular.h): its
+// features' names, their standardisation and its training split.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,7 @@
 
 #include "igscope/backend/backend.h"
 #include "igscope/layers/layer.h"
+#include "igscope/tabular.h"
 #include "igscope/tensor.h"
 
 namespace igscope {
@@ -34,6 +38,9 @@ class Model {
 
   const std::string& name() const { return name_; }
   const std::vector<std::string>& class_names() const { return classes_; }
+  const std::optional<TabularInfo>& tabular() const { return tabular_; }
+  // Throws Error unless the info fits the model's input (a flat [F]).
+  void set_tabular(TabularInfo info);
   nlohmann::json architecture() const;
   // Shape of one input sample without the batch dimension: [H, W, C] or [F].
   const Shape& input_shape() const { return input_shape_; }
@@ -50,6 +57,19 @@ class Model {
   // accumulate_params, also accumulates every parameter gradient (needs a
   // Mode::Train forward pass).
   Tensor backward(const Tensor& dout, Backend& backend, bool accumulate_params = false);
+
+  // Layers [begin, end) on their own, for methods that look inside the
+  // network (conductance). forward_layers takes layer begin's input and
+  // returns layer end-1's output; backward_layers takes the gradient with
+  // respect to layer end-1's output and returns it with respect to layer
+  // begin's input; tangent_layers returns the Jacobian-vector product of the
+  // same layers at their last forward pass (see Layer::forward_tangent).
+  // Throws Error for an empty or out-of-range slice.
+  Tensor forward_layers(const Tensor& h, Backend& backend, size_t begin, size_t end, Mode mode = Mode::Eval);
+  Tensor backward_layers(const Tensor& dout, Backend& backend, size_t begin, size_t end);
+  Tensor tangent_layers(const Tensor& din, Backend& backend, size_t begin, size_t end);
+  // Layer i's output shape for one sample, without the batch dimension.
+  Shape layer_output_shape(size_t i) const;
 
   struct NamedParameter {
     std::string name;  // "<layer index>.<suffix>"
@@ -77,6 +97,7 @@ class Model {
  private:
   std::string name_;
   std::vector<std::string> classes_;
+  std::optional<TabularInfo> tabular_;
   Shape input_shape_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Shape> shapes_;  // shapes_[i] is layer i's per-sample input shape; last is the output

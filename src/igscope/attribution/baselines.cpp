@@ -13,7 +13,7 @@ namespace igscope {
 namespace {
 
 const char* kGrammar =
-    "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:PATH, mean, train:N, "
+    "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:PATH, mean, median, train:N, "
     "avg:N:uniform or avg:N:gaussian:SIGMA, each optionally followed by @SEED";
 
 [[noreturn]] void spec_error(const std::string& spec, const std::string& why) {
@@ -71,6 +71,7 @@ std::string BaselineSpec::to_string() const {
     case BaselineKind::MaxDistance: s = "maxdist"; break;
     case BaselineKind::Image: s = "image:" + image_path; break;
     case BaselineKind::DatasetMean: s = "mean"; break;
+    case BaselineKind::DatasetMedian: s = "median"; break;
     case BaselineKind::Training: s = "train:" + std::to_string(samples); break;
   }
   if (samples > 1 && kind != BaselineKind::Training) s = "avg:" + std::to_string(samples) + ":" + s;
@@ -144,6 +145,9 @@ BaselineSpec parse_baseline_spec(const std::string& text) {
   } else if (name == "mean") {
     no_arg();
     spec.kind = BaselineKind::DatasetMean;
+  } else if (name == "median") {
+    no_arg();
+    spec.kind = BaselineKind::DatasetMedian;
   } else if (name == "train") {
     need_arg("a count");
     spec.kind = BaselineKind::Training;
@@ -199,6 +203,24 @@ Tensor dataset_mean_image(const Tensor& images) {
   return mean;
 }
 
+Tensor dataset_median_image(const Tensor& images) {
+  if (images.rank() < 2 || images.dim(0) < 1)
+    throw Error("the data-set median needs a non-empty batch of samples, got shape " + shape_to_string(images.shape()));
+  Shape shape = images.shape();
+  const int64_t n = shape[0], per = images.size() / n;
+  shape[0] = 1;
+  Tensor median(shape);
+  std::vector<float> column(static_cast<size_t>(n));
+  for (int64_t i = 0; i < per; ++i) {
+    for (int64_t k = 0; k < n; ++k) column[static_cast<size_t>(k)] = images[k * per + i];
+    std::sort(column.begin(), column.end());
+    const size_t mid = static_cast<size_t>(n / 2);
+    median[i] = n % 2 ? column[mid]
+                      : static_cast<float>((static_cast<double>(column[mid - 1]) + column[mid]) / 2.0);
+  }
+  return median;
+}
+
 std::vector<Tensor> make_baselines(const BaselineSpec& spec, const Tensor& input, const ValueRange& range,
                                    const BaselineSources& sources, uint64_t default_seed) {
   check_range(range);
@@ -247,6 +269,7 @@ std::vector<Tensor> make_baselines(const BaselineSpec& spec, const Tensor& input
       break;
     }
     case BaselineKind::DatasetMean:
+    case BaselineKind::DatasetMedian:
     case BaselineKind::Training: {
       if (!sources.dataset) throw Error("baseline '" + name + "': no data set was supplied");
       const Tensor& data = *sources.dataset;
@@ -255,6 +278,10 @@ std::vector<Tensor> make_baselines(const BaselineSpec& spec, const Tensor& input
                     " but the input has shape " + shape_to_string(input.shape()));
       if (spec.kind == BaselineKind::DatasetMean) {
         out.push_back(dataset_mean_image(data));
+        break;
+      }
+      if (spec.kind == BaselineKind::DatasetMedian) {
+        out.push_back(dataset_median_image(data));
         break;
       }
       const int64_t n = data.dim(0), per = input.size();

@@ -14,6 +14,8 @@
 //   maxdist          each value at the end of the range farthest from the input's value
 //   image:PATH       a custom image of the input's shape (read by the caller)
 //   mean             the data-set mean image (the caller supplies the data set)
+//   median           the data set's per-feature median (for tables; the mean of the two
+//                    middle values when the count is even)
 //   train:N          N training images drawn without replacement: averaged, this is
 //                    expected gradients
 //   avg:N:KIND       N draws of a random kind (uniform, gaussian:SIGMA), averaged
@@ -34,7 +36,7 @@ struct ValueRange {
 };
 void check_range(const ValueRange& range);  // throws Error unless finite with lo < hi
 
-enum class BaselineKind { Black, White, Constant, Uniform, Gaussian, Blur, MaxDistance, Image, DatasetMean, Training };
+enum class BaselineKind { Black, White, Constant, Uniform, Gaussian, Blur, MaxDistance, Image, DatasetMean, DatasetMedian, Training };
 
 struct BaselineSpec {
   BaselineKind kind = BaselineKind::Black;
@@ -52,7 +54,7 @@ BaselineSpec parse_baseline_spec(const std::string& spec);
 // What some kinds need from the caller.
 struct BaselineSources {
   const Tensor* image = nullptr;    // Image: the custom image
-  const Tensor* dataset = nullptr;  // DatasetMean and Training: images [N, ...input shape]
+  const Tensor* dataset = nullptr;  // DatasetMean, DatasetMedian and Training: samples [N, ...input shape]
 };
 
 // The baselines (one, or spec.samples) for one input sample [1, ...].
@@ -66,6 +68,7 @@ Tensor constant_baseline(const Tensor& input, double value);
 Tensor uniform_noise_baseline(const Tensor& input, const ValueRange& range, Rng& rng);
 Tensor gaussian_noise_baseline(const Tensor& input, double sigma, const ValueRange& range, Rng& rng);
 Tensor max_distance_baseline(const Tensor& input, const ValueRange& range);
-Tensor dataset_mean_image(const Tensor& images);  // [N, ...] -> [1, ...]
+Tensor dataset_mean_image(const Tensor& images);    // [N, ...] -> [1, ...]
+Tensor dataset_median_image(const Tensor& images);  // [N, ...] -> [1, ...], per feature
 
 }  // namespace igscope

@@ -50,10 +50,11 @@ class ModelTarget final : public TargetFunction {
   // Polled before every evaluation; when it returns true the evaluation
   // throws Cancelled instead of running.
   void set_cancel_check(std::function<bool()> cancelled) { cancelled_ = std::move(cancelled); }
+  // F for the model's outputs `out` [B, K] (one value per row) and, when
+  // seed is not null, dF/dout: where a backward pass through the model starts.
+  void target_values(const Tensor& out, std::vector<double>& values, Tensor* seed) const;
 
  private:
-  // Fills values (and, when seed is not null, the output gradient dF/dout).
-  void target_values(const Tensor& out, std::vector<double>& values, Tensor* seed) const;
   Model& model_;
   Backend& backend_;
   void throw_if_cancelled() const;

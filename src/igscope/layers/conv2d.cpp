@@ -82,4 +82,16 @@ void Conv2d::backward_params(const Tensor& dout, Backend& backend) {
                                  params_[1].grad.data());
 }
 
+// The convolution without its bias.
+Tensor Conv2d::forward_tangent(const Tensor& din, Backend& backend) {
+  check_shape(din, input_shape_, "conv2d tangent");
+  const Conv2dGeometry g = geometry(input_shape_);
+  Tensor dout(output_shape(input_shape_));
+  if (zero_bias_.size() != out_c_) zero_bias_ = Tensor({out_c_});
+  const Tensor& w = params_[0].value;
+  const Tensor& b = zero_bias_;
+  backend.conv2d_forward(g, din.data(), w.data(), b.data(), dout.data(), {w.content_id(), b.content_id()});
+  return dout;
+}
+
 }  // namespace igscope

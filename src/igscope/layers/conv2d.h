@@ -17,6 +17,7 @@ class Conv2d final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
   void backward_params(const Tensor& dout, Backend& backend) override;
 
   Tensor& weight() { return params_[0].value; }
@@ -27,6 +28,7 @@ class Conv2d final : public Layer {
   int64_t in_c_, out_c_, kh_, kw_, sh_, sw_, ph_, pw_;
   Tensor input_;  // kept by forward for backward_params
   Shape input_shape_;
+  Tensor zero_bias_;  // forward_tangent's bias (the tangent of a constant is 0)
 };
 
 }  // namespace igscope

@@ -50,4 +50,16 @@ void Dense::backward_params(const Tensor& dout, Backend& backend) {
                                 params_[0].grad.data(), params_[1].grad.data());
 }
 
+// The product with the weights, without the bias.
+Tensor Dense::forward_tangent(const Tensor& din, Backend& backend) {
+  check_shape(din, {batch_, in_f_}, "dense tangent");
+  Tensor dout({batch_, out_f_});
+  if (zero_bias_.size() != out_f_) zero_bias_ = Tensor({out_f_});
+  const Tensor& w = params_[0].value;
+  const Tensor& b = zero_bias_;
+  backend.dense_forward(batch_, in_f_, out_f_, din.data(), w.data(), b.data(), dout.data(),
+                        {w.content_id(), b.content_id()});
+  return dout;
+}
+
 }  // namespace igscope

@@ -16,6 +16,7 @@ class Dense final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
   void backward_params(const Tensor& dout, Backend& backend) override;
 
   Tensor& weight() { return params_[0].value; }
@@ -25,6 +26,7 @@ class Dense final : public Layer {
   int64_t in_f_, out_f_;
   Tensor input_;  // kept by forward for backward_params
   int64_t batch_ = 0;
+  Tensor zero_bias_;  // forward_tangent's bias (the tangent of a constant is 0)
 };
 
 }  // namespace igscope

@@ -34,4 +34,6 @@ Tensor Dropout::backward_input(const Tensor& dout, Backend& /*backend*/) {
   return din;
 }
 
+Tensor Dropout::forward_tangent(const Tensor& din, Backend& backend) { return backward_input(din, backend); }
+
 }  // namespace igscope

@@ -18,6 +18,7 @@ class Dropout final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
   void seed(uint64_t seed) { rng_ = Rng(seed); }
   double p() const { return p_; }

@@ -36,4 +36,10 @@ Tensor Flatten::backward_input(const Tensor& dout, Backend& /*backend*/) {
   return din;
 }
 
+// Flattening is linear: the tangent is flattened the same way.
+Tensor Flatten::forward_tangent(const Tensor& din, Backend& backend) {
+  check_shape(din, input_shape_, "flatten tangent");
+  return forward(din, backend, Mode::Eval);
+}
+
 }  // namespace igscope

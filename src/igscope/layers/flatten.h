@@ -14,6 +14,7 @@ class Flatten final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:
   Shape input_shape_;

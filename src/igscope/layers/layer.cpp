@@ -10,4 +10,8 @@ void check_shape(const Tensor& t, const Shape& expected, const std::string& what
                 shape_to_string(t.shape()));
 }
 
+Tensor Layer::forward_tangent(const Tensor& /*din*/, Backend& /*backend*/) {
+  throw Error("layer type '" + type() + "' has no forward tangent (Jacobian-vector product)");
+}
+
 }  // namespace igscope

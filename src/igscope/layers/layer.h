@@ -4,6 +4,7 @@
 //   forward(in)          -> out, keeping what the backward pass needs
 //   backward_input(dout) -> din, the gradient with respect to the last input
 //   backward_params(dout)   accumulates the parameters' gradients (training)
+//   forward_tangent(din) -> dout, the Jacobian-vector product (conductance)
 //
 // Shapes are per batch: images are [N, H, W, C] (NHWC), flat data [N, F].
 // Parameters are stored in PyTorch's layouts, under PyTorch's state_dict
@@ -46,6 +47,13 @@ class Layer {
   virtual Tensor forward(const Tensor& in, Backend& backend, Mode mode) = 0;
   virtual Tensor backward_input(const Tensor& dout, Backend& backend) = 0;
   virtual void backward_params(const Tensor& /*dout*/, Backend& /*backend*/) {}
+  // The Jacobian-vector product at the last forward pass: the directional
+  // derivative of the output along `din` (shaped like that pass's input).
+  // Conductance follows the path through a hidden layer with it. Linear
+  // layers apply their weights without the bias; elementwise layers (and
+  // softmax), whose Jacobians are symmetric, reuse backward_input. The
+  // default throws igscope::Error naming the layer type.
+  virtual Tensor forward_tangent(const Tensor& din, Backend& backend);
 
   std::vector<Parameter>& parameters() { return params_; }
   const std::vector<Parameter>& parameters() const { return params_; }

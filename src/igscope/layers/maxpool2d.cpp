@@ -51,4 +51,12 @@ Tensor MaxPool2d::backward_input(const Tensor& dout, Backend& backend) {
   return din;
 }
 
+// The output follows the input at each window's maximum.
+Tensor MaxPool2d::forward_tangent(const Tensor& din, Backend& /*backend*/) {
+  check_shape(din, input_shape_, "maxpool2d tangent");
+  Tensor dout(output_shape(input_shape_));
+  for (int64_t o = 0; o < dout.size(); ++o) dout[o] = din[argmax_[static_cast<size_t>(o)]];
+  return dout;
+}
+
 }  // namespace igscope

@@ -16,6 +16,7 @@ class MaxPool2d final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
   const std::vector<int64_t>& argmax() const { return argmax_; }
 

@@ -16,4 +16,6 @@ Tensor ReLU::backward_input(const Tensor& dout, Backend& backend) {
   return din;
 }
 
+Tensor ReLU::forward_tangent(const Tensor& din, Backend& backend) { return backward_input(din, backend); }
+
 }  // namespace igscope

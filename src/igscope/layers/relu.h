@@ -12,6 +12,7 @@ class ReLU final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:
   Tensor output_;  // kept by forward: the mask is output > 0

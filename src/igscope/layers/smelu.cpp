@@ -44,4 +44,6 @@ Tensor SmeLU::backward_input(const Tensor& dout, Backend& /*backend*/) {
   return din;
 }
 
+Tensor SmeLU::forward_tangent(const Tensor& din, Backend& backend) { return backward_input(din, backend); }
+
 }  // namespace igscope

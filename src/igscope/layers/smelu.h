@@ -24,6 +24,7 @@ class SmeLU final : public Layer {
 
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:
   double beta_;

@@ -78,6 +78,21 @@ Tensor LogSoftmax::backward_input(const Tensor& dout, Backend& /*backend*/) {
   return din;
 }
 
+Tensor Softmax::forward_tangent(const Tensor& din, Backend& backend) { return backward_input(din, backend); }
+
+Tensor LogSoftmax::forward_tangent(const Tensor& din, Backend& /*backend*/) {
+  check_shape(din, output_.shape(), "log_softmax tangent");
+  Tensor dout(din.shape());
+  const int64_t k = din.dim(1);
+  for (int64_t n = 0; n < din.dim(0); ++n) {
+    const float* t = din.data() + n * k;
+    double dot = 0.0;
+    for (int64_t j = 0; j < k; ++j) dot += std::exp(static_cast<double>(output_[n * k + j])) * t[j];
+    for (int64_t j = 0; j < k; ++j) dout[n * k + j] = static_cast<float>(t[j] - dot);
+  }
+  return dout;
+}
+
 CrossEntropyResult cross_entropy(const Tensor& logits, const std::vector<int>& labels) {
   check_2d(logits.shape(), "cross_entropy");
   const int64_t n = logits.dim(0), k = logits.dim(1);

@@ -17,6 +17,8 @@ class Softmax final : public Layer {
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   // din_k = p_k (dout_k - sum_j dout_j p_j)
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  // The Jacobian diag(p) - p p^T is symmetric: the same as backward_input.
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:
   Tensor output_;
@@ -31,6 +33,8 @@ class LogSoftmax final : public Layer {
   Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
   // din_k = dout_k - p_k sum_j dout_j
   Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  // dout_k = din_k - sum_j p_j din_j
+  Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:
   Tensor output_;

@@ -1,0 +1,160 @@
+// igscope conductance: how much of one input's Integrated Gradients flows
+// through each channel (or unit) of a hidden layer, and the layer's
+// completeness; with --unit, one unit's conductance split over the input
+// features (neuron conductance).
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "igscope/attribution/conductance.h"
+#include "igscope/error.h"
+#include "igscope/model.h"
+#include "inputs.h"
+
+namespace igscope::tools {
+
+namespace {
+
+struct Options {
+  std::string model, input, baseline = "black", quadrature = "gausslegendre", output = "logit", unit, json_path, backend;
+  int64_t layer = -1, target = -1, steps = 64, batch = 32;
+  int threads = 0;
+  uint64_t seed = 0;
+};
+
+std::string describe_layer(const Model& m, size_t i) { return m.layer_costs().at(i).description; }
+
+void run(const Options& o) {
+  Model model = load_model(o.model);
+  std::unique_ptr<Backend> backend = make_backend(o.backend.empty() ? default_backend() : o.backend, o.threads);
+  if (o.layer < 0 || o.layer >= static_cast<int64_t>(model.num_layers()))
+    throw Error("--layer " + std::to_string(o.layer) + " is out of range: the model has " +
+                std::to_string(model.num_layers()) + " layers (0.." + std::to_string(model.num_layers() - 1) +
+                "; see igscope info)");
+  const size_t layer = static_cast<size_t>(o.layer);
+  const Shape unit_shape = model.layer_output_shape(layer);
+  const int64_t unit = o.unit.empty() ? -1 : parse_unit(o.unit, unit_shape);
+  const Input input = read_input(o.input, model);
+
+  const BaselineSpec spec = parse_baseline_spec(o.baseline);
+  BaselineData data;
+  read_baseline_data(spec, model, data);
+  const ValueRange range;
+  const std::vector<Tensor> baselines = make_baselines(spec, input.sample, range, data.sources, o.seed);
+
+  ConductanceRequest req;
+  req.layer = layer;
+  req.target = o.target < 0 ? predicted_class(model, *backend, input.sample) : o.target;
+  req.output = parse_target_output(o.output);
+  req.integration = {parse_quadrature(o.quadrature), o.steps, o.batch};
+
+  std::printf("input      %s%s\n", o.input.c_str(),
+              input.label ? (" (label " + std::to_string(*input.label) + " " + class_name(model, *input.label) + ")").c_str()
+                          : "");
+  std::printf("target     %lld %s, %s\n", static_cast<long long>(req.target), class_name(model, req.target).c_str(),
+              o.output.c_str());
+  std::printf("layer      %zu: %s, output %s\n", layer, describe_layer(model, layer).c_str(),
+              shape_to_string(unit_shape).c_str());
+  std::printf("path       baseline %s, %s, %lld steps\n", o.baseline.c_str(), o.quadrature.c_str(),
+              static_cast<long long>(o.steps));
+
+  nlohmann::json j = {{"model", o.model},
+                      {"input", o.input},
+                      {"label", input.label ? nlohmann::json(*input.label) : nlohmann::json(nullptr)},
+                      {"target", req.target},
+                      {"output", o.output},
+                      {"layer", layer},
+                      {"layer_description", describe_layer(model, layer)},
+                      {"unit_shape", unit_shape},
+                      {"baseline", o.baseline},
+                      {"quadrature", o.quadrature},
+                      {"steps", o.steps}};
+  const auto t0 = std::chrono::steady_clock::now();
+  if (unit < 0) {
+    const LayerConductance c = layer_conductance(model, *backend, input.sample, baselines, req);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("\n%8s  %14s\n", unit_shape.size() == 3 ? "channel" : "unit", "conductance");
+    for (size_t k = 0; k < c.channels.size(); ++k) std::printf("%8zu  %14.6g\n", k, c.channels[k]);
+    std::printf("\nF(x)       %.6g\nF(x')      %.6g\nsum        %.6g (all units of the layer)\n", c.f_input,
+                c.f_baseline, c.sum);
+    std::printf("gap        %.3g (%.3g%% of |F(x) - F(x')|): completeness at layer %zu\n", c.gap,
+                100.0 * c.relative_gap(), layer);
+    std::printf("evaluated  %lld points in %.1f ms (%s backend)\n", static_cast<long long>(c.evaluations), ms,
+                backend->name().c_str());
+    j["kind"] = "layer";
+    j["channels"] = c.channels;
+    j["units"] = std::vector<float>(c.units.data(), c.units.data() + c.units.size());
+    j["f_input"] = c.f_input;
+    j["f_baseline"] = c.f_baseline;
+    j["sum"] = c.sum;
+    j["gap"] = c.gap;
+    j["relative_gap"] = c.relative_gap();
+    j["evaluations"] = c.evaluations;
+    j["milliseconds"] = ms;
+  } else {
+    const NeuronConductance c = neuron_conductance(model, *backend, input.sample, baselines, req, unit);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    double largest = 0.0;
+    int64_t at = 0;
+    for (int64_t i = 0; i < c.attributions.size(); ++i)
+      if (std::abs(c.attributions[i]) > largest) largest = std::abs(c.attributions[at = i]);
+    std::printf("unit       %lld (flat index in %s)\n", static_cast<long long>(unit), shape_to_string(unit_shape).c_str());
+    std::printf("\nF(x)       %.6g\nF(x')      %.6g\nconductance %.6g (the unit's share of F(x) - F(x') = %.6g)\n",
+                c.f_input, c.f_baseline, c.conductance, c.f_input - c.f_baseline);
+    std::printf("largest    input feature %lld: %.6g\n", static_cast<long long>(at), static_cast<double>(c.attributions[at]));
+    std::printf("evaluated  %lld points in %.1f ms (%s backend)\n", static_cast<long long>(c.evaluations), ms,
+                backend->name().c_str());
+    j["kind"] = "neuron";
+    j["unit"] = unit;
+    j["attributions"] = std::vector<float>(c.attributions.data(), c.attributions.data() + c.attributions.size());
+    j["conductance"] = c.conductance;
+    j["f_input"] = c.f_input;
+    j["f_baseline"] = c.f_baseline;
+    j["evaluations"] = c.evaluations;
+    j["milliseconds"] = ms;
+  }
+  j["baseline_images"] = nlohmann::json::array();
+  for (const Tensor& b : baselines) j["baseline_images"].push_back(std::vector<float>(b.data(), b.data() + b.size()));
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    if (!out) throw Error("cannot write '" + o.json_path + "'");
+    out << j.dump() << "\n";
+    if (!out) throw Error("cannot write '" + o.json_path + "'");
+    std::printf("wrote      %s\n", o.json_path.c_str());
+  }
+}
+
+}  // namespace
+
+void add_conductance_command(CLI::App& app) {
+  auto o = std::make_shared<Options>();
+  auto* cmd = app.add_subcommand(
+      "conductance", "Conductance: IG through each channel or unit of a hidden layer, or one unit over the input");
+  cmd->add_option("--model", o->model, "model file (.safetensors)")->required();
+  cmd->add_option("--input", o->input, "test:INDEX (Fashion-MNIST test set) or an image file (PNG) of the model's size")
+      ->required();
+  cmd->add_option("--layer", o->layer, "layer index whose outputs are the hidden units (see igscope info)")->required();
+  cmd->add_option("--unit", o->unit,
+                  "one unit of that layer (H,W,C coordinates, or a flat index): its neuron conductance over the input");
+  cmd->add_option("--target", o->target, "class to explain (default: the predicted class)");
+  cmd->add_option("--output", o->output, "explain the class's logit or its softmax probability")
+      ->check(CLI::IsMember({"logit", "probability"}));
+  cmd->add_option("--baseline", o->baseline,
+                  "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:FILE.png, mean, "
+                  "train:N, avg:N:KIND; any may end in @SEED");
+  cmd->add_option("--steps", o->steps, "quadrature steps")->capture_default_str();
+  cmd->add_option("--quadrature", o->quadrature, "gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid")
+      ->check(CLI::IsMember(quadrature_names()));
+  cmd->add_option("--seed", o->seed, "seed for random baselines")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "path points per batch (bounds memory)")->capture_default_str();
+  cmd->add_option("--backend", o->backend, "kernel backend (" + available_backends() + "; default " + default_backend() + ")");
+  cmd->add_option("--threads", o->threads, "threads (0: all cores)")->capture_default_str();
+  cmd->add_option("--json", o->json_path, "write the conductances, F(x), F(x') and the gap here");
+  cmd->callback([o] { run(*o); });
+}
+
+}  // namespace igscope::tools
