@@ -7,7 +7,8 @@
 // Tolerance: max |backend - reference| <= 1e-5 * max(1, max |reference|)
 // (float32 with different summation orders against double accumulation).
 // The whole model (fashion_cnn_v1 and a small odd-shaped CNN) agrees across
-// backends within 1e-4 of the largest magnitude.
+// backends within 1e-4 of the largest magnitude. The cuda backend is among
+// them when the build has it and a CUDA device is present.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -26,6 +27,9 @@
 #ifdef IGSCOPE_HAVE_XNNPACK
 #include "igscope/backend/xnnpack.h"
 #endif
+#ifdef IGSCOPE_HAVE_CUDA
+#include "igscope/backend/cuda.h"
+#endif
 #include "igscope/error.h"
 #include "igscope/model.h"
 
@@ -42,6 +46,10 @@ std::vector<std::string> backends_under_test() {
   std::stringstream ss(available_backends());
   for (std::string name; std::getline(ss, name, ',');) {
     name.erase(0, name.find_first_not_of(' '));
+#ifdef IGSCOPE_HAVE_CUDA
+    // Built in but only testable on a GPU (test_cuda_backend.cpp reports the skip).
+    if (name == "cuda" && !cuda_device_available()) continue;
+#endif
     if (name != "reference") names.push_back(name);
   }
   return names;

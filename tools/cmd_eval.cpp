@@ -87,7 +87,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print one JSON object (its 'accuracy' is the test accuracy as a fraction)");
   cmd->add_flag("--with-predictions", opt->predictions, "with --json: include the predicted class of every image");
   cmd->add_option("--limit", opt->limit, "only the first N test images")->check(CLI::Range(int64_t{0}, int64_t{10000}));
-  cmd->add_option("--backend", opt->backend, "kernel backend (" + available_backends() + ")");
+  CLI::Option* backend_option =
+      cmd->add_option("--backend", opt->backend, "kernel backend on the cpu (" + available_backends() + ")");
   cmd->add_option("--threads", opt->threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
   cmd->add_flag("--attribution", opt->attribution,
                 "evaluate attributions: completeness gaps, deletion / insertion AUC, infidelity, max-sensitivity");
@@ -108,14 +109,24 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--sensitivity-radius", opt->config.sensitivity.radius, "radius of max-sensitivity's perturbations")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--shard", opt->shard, "with --attribution: evaluate images whose index mod n is i (i/n)");
-  cmd->add_option("--device", opt->device, "cpu (cuda is not built yet)");
+  cmd->add_option("--device", opt->device, "cpu (the --backend) or cuda (the cuda backend, on CUDA device 0)");
   cmd->add_option("--out", opt->out, "with --attribution: write the per-image records and the summary as JSON");
-  cmd->callback([opt] {
-    if (opt->device != "cpu") throw Error("--device " + opt->device + ": this build runs on the cpu only");
+  cmd->callback([opt, backend_option] {
+    std::string backend_name = opt->backend;
+    if (opt->device == "cuda") {
+      if (available_backends().find("cuda") == std::string::npos)
+        throw Error("--device cuda: this build has no cuda backend (CMake found no nvcc, cuBLAS or cuDNN)");
+      if (backend_option->count() > 0 && opt->backend != "cuda")
+        throw Error("--device cuda runs the cuda backend; --backend " + opt->backend + " runs on the cpu");
+      backend_name = "cuda";
+    } else if (opt->device != "cpu") {
+      throw Error("--device must be cpu or cuda, got '" + opt->device + "'");
+    }
+    // Made first: without a CUDA device this fails at once ("no CUDA device: ...").
+    auto backend = make_backend(backend_name, opt->threads);
     Model model = load_model(opt->model);
     Dataset test = load_fashion_mnist("test");
     if (opt->limit > 0) test = test.slice(0, opt->limit);
-    auto backend = make_backend(opt->backend, opt->threads);
     if (opt->attribution) {
       AttributionEvalConfig config = opt->config;
       config.methods = split_list(opt->methods);

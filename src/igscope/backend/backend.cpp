@@ -8,6 +8,9 @@
 #ifdef IGSCOPE_HAVE_XNNPACK
 #include "igscope/backend/xnnpack.h"
 #endif
+#ifdef IGSCOPE_HAVE_CUDA
+#include "igscope/backend/cuda.h"
+#endif
 #include "igscope/error.h"
 
 namespace igscope {
@@ -40,17 +43,25 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
 #ifdef IGSCOPE_HAVE_XNNPACK
   if (name == "xnnpack") return std::make_unique<XnnpackBackend>(threads);
 #endif
+#ifdef IGSCOPE_HAVE_CUDA
+  if (name == "cuda") return std::make_unique<CudaBackend>();  // throws "no CUDA device: ..." without one
+#endif
   throw Error("unknown backend '" + name + "' (available: " + available_backends() + ")");
 }
 
 std::string available_backends() {
-#if defined(IGSCOPE_HAVE_XNNPACK)
-  return "eigen, reference, simd, xnnpack";
-#elif !defined(__EMSCRIPTEN__)
-  return "eigen, reference, simd";
-#else
-  return "reference, simd";
+  std::string names;
+#ifdef IGSCOPE_HAVE_CUDA
+  names += "cuda, ";  // built in; whether a device is there shows when it is made
 #endif
+#ifndef __EMSCRIPTEN__
+  names += "eigen, ";
+#endif
+  names += "reference, simd";
+#ifdef IGSCOPE_HAVE_XNNPACK
+  names += ", xnnpack";
+#endif
+  return names;
 }
 
 std::string default_backend() {
