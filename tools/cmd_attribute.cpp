@@ -1,6 +1,7 @@
 // igscope attribute: attributions of one input (a PNG, or an image of the
 // Fashion-MNIST test set) by IG or a comparison method; writes a heatmap PNG
 // and a JSON file with the attributions, F(x), F(x'), the gap and the path.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -37,6 +38,30 @@ struct Options {
   uint64_t seed = 0;
 };
 
+// A signed per-feature table: raw value, standardised value, baseline, attribution, and a bar.
+void print_feature_table(const Model& model, const Input& input, const Explanation& e) {
+  const TabularInfo& info = *model.tabular();
+  const Tensor& a = e.attribution.values;
+  double largest = 0.0;
+  for (int64_t i = 0; i < a.size(); ++i) largest = std::max(largest, std::abs(static_cast<double>(a[i])));
+  std::printf("\n%-8s %10s %10s %12s %12s\n", "feature", "value", "standard.", "baseline", "attribution");
+  for (int64_t i = 0; i < a.size(); ++i) {
+    const size_t k = static_cast<size_t>(i);
+    double base = 0.0;
+    for (const Tensor& b : e.baselines) base += b[i];
+    base = info.mean[k] + info.std[k] * base / static_cast<double>(std::max<size_t>(e.baselines.size(), 1));
+    const int width = largest > 0 ? static_cast<int>(std::lround(20.0 * std::abs(a[i]) / largest)) : 0;
+    std::printf("%-8s %10.4g %10.4f %12.4g %12.5g  %s%s\n", info.features[k].c_str(), input.raw[k],
+                static_cast<double>(input.sample[i]), base, static_cast<double>(a[i]), a[i] < 0 ? "-" : "+",
+                std::string(static_cast<size_t>(width), a[i] < 0 ? '<' : '>').c_str());
+  }
+  std::printf("%-8s %10s %10s %12s %12.5g\n", "sum", "", "", "", e.attribution.sum);
+  std::printf("\nprediction %.5g (%s), measured %.5g, row in the %s split\n", e.outputs[0], info.target.c_str(),
+              *input.target, input.held_out ? "held-out" : "training");
+  std::printf("completeness: F(x) - F(x') = %.6g, sum of attributions %.6g, gap %.3g\n",
+              e.attribution.f_input - e.attribution.f_baseline, e.attribution.sum, e.attribution.gap);
+}
+
 void run(const Options& o) {
   Model model = load_model(o.model);
   std::unique_ptr<Backend> backend = make_backend(o.backend.empty() ? default_backend() : o.backend, o.threads);
@@ -60,6 +85,10 @@ void run(const Options& o) {
   req.smoothgrad.statistic = parse_smoothgrad_statistic(o.statistic);
   req.blur_max_sigma = o.blur_sigma;
   req.seed = o.seed;
+  req.range = input_range(model);
+  if (model.num_outputs() == 1 && req.output == TargetOutput::Probability)
+    throw Error("the model has one output (a regressor): explain it as it is (--output logit)");
+  if (model.tabular() && !o.png_path.empty()) throw Error("--png draws images; a tabular model's attributions are a table");
   const HeatmapOptions heat{parse_heatmap_style(o.style), o.clip, o.overlay, o.scale, req.range.lo, req.range.hi};
   abs_percentile({}, heat.clip_percentile);  // bad rendering options fail before the work
 
@@ -75,10 +104,12 @@ void run(const Options& o) {
 
   std::printf("input      %s%s\n", o.input.c_str(),
               input.label ? (" (label " + std::to_string(*input.label) + " " + class_name(model, *input.label) + ")").c_str() : "");
-  std::printf("predicted  %lld %s (p = %.4f)\n", static_cast<long long>(e.predicted), class_name(model, e.predicted).c_str(),
-              e.probabilities[static_cast<size_t>(e.predicted)]);
-  std::printf("target     %lld %s, %s\n", static_cast<long long>(e.target), class_name(model, e.target).c_str(),
-              o.output.c_str());
+  if (!model.tabular()) {
+    std::printf("predicted  %lld %s (p = %.4f)\n", static_cast<long long>(e.predicted), class_name(model, e.predicted).c_str(),
+                e.probabilities[static_cast<size_t>(e.predicted)]);
+    std::printf("target     %lld %s, %s\n", static_cast<long long>(e.target), class_name(model, e.target).c_str(),
+                o.output.c_str());
+  }
   std::printf("method     %s", method_name(req.method).c_str());
   if (uses_baseline(req.method)) std::printf(", baseline %s", req.baseline.c_str());
   if (req.method == Method::BlurIG) std::printf(", max sigma %g", req.blur_max_sigma);
@@ -102,12 +133,19 @@ void run(const Options& o) {
   }
   std::printf("evaluated  %lld points in %.1f ms (%s backend)\n", static_cast<long long>(a.evaluations), ms,
               backend->name().c_str());
+  if (model.tabular()) print_feature_table(model, input, e);
 
   if (!o.json_path.empty()) {
     nlohmann::json j = explanation_json(e, req, model);
     j["model"] = o.model;
     j["input"] = o.input;
     j["label"] = input.label ? nlohmann::json(*input.label) : nlohmann::json(nullptr);
+    if (model.tabular()) {
+      j["features"] = model.tabular()->features;
+      j["raw"] = input.raw;
+      j["target_value"] = *input.target;
+      j["held_out"] = input.held_out;
+    }
     j["milliseconds"] = ms;
     j["backend"] = backend->name();
     std::ofstream out(o.json_path);

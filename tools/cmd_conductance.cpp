@@ -43,7 +43,7 @@ void run(const Options& o) {
   const BaselineSpec spec = parse_baseline_spec(o.baseline);
   BaselineData data;
   read_baseline_data(spec, model, data);
-  const ValueRange range;
+  const ValueRange range = input_range(model);
   const std::vector<Tensor> baselines = make_baselines(spec, input.sample, range, data.sources, o.seed);
 
   ConductanceRequest req;
