@@ -55,6 +55,20 @@ class DeviceBuffer {
     }
     return ptr_;
   }
+  // reserve() that reports a failed allocation by returning null.
+  void* try_reserve(size_t bytes) {
+    if (bytes <= bytes_) return ptr_;
+    if (ptr_) cudaFree(ptr_);
+    ptr_ = nullptr;
+    bytes_ = 0;
+    if (cudaMalloc(&ptr_, bytes) != cudaSuccess) {
+      cudaGetLastError();  // not sticky: clear it
+      ptr_ = nullptr;
+      return nullptr;
+    }
+    bytes_ = bytes;
+    return ptr_;
+  }
   float* floats(int64_t count) { return static_cast<float*>(reserve(sizeof(float) * static_cast<size_t>(count))); }
   int64_t* int64s(int64_t count) {
     return static_cast<int64_t*>(reserve(sizeof(int64_t) * static_cast<size_t>(count)));
@@ -125,6 +139,9 @@ ConvKey conv_key(const Conv2dGeometry& g) {
   return {g.batch,    g.in_h,     g.in_w,     g.in_c,  g.out_c, g.kernel_h,
           g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w};
 }
+
+// Algorithms that want more cuDNN workspace than this are passed over.
+constexpr size_t kMaxWorkspace = size_t{1} << 30;
 
 // Parameters kept on the device for at most this many host tensors; beyond
 // that (many models loaded one after another) the cache starts over.
@@ -262,7 +279,11 @@ struct CudaBackend::State {
       const Algo algo = candidates.front();
       size_t bytes = 0;
       cudnnStatus_t status = workspace_size(algo, &bytes);
-      if (status == CUDNN_STATUS_SUCCESS) status = run(algo, bytes ? workspace.reserve(bytes) : nullptr, bytes);
+      if (status == CUDNN_STATUS_SUCCESS && bytes > kMaxWorkspace) status = CUDNN_STATUS_ALLOC_FAILED;
+      if (status == CUDNN_STATUS_SUCCESS) {
+        void* ws = bytes ? workspace.try_reserve(bytes) : nullptr;
+        status = bytes && !ws ? CUDNN_STATUS_ALLOC_FAILED : run(algo, ws, bytes);
+      }
       if (status == CUDNN_STATUS_SUCCESS) return;
       last = status;
       candidates.erase(candidates.begin());
