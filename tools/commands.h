@@ -16,5 +16,6 @@ void add_merge_command(CLI::App& app);
 void add_conductance_command(CLI::App& app);
 void add_train_tabular_command(CLI::App& app);
 void add_eval_tabular_command(CLI::App& app);
+void add_classmaps_command(CLI::App& app);
 
 }  // namespace igscope::tools
