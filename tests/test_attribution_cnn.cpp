@@ -61,9 +61,9 @@ void copy_parameters(Model& from, Model& to) {
   for (size_t i = 0; i < a.size(); ++i) b[i].param->value = a[i].param->value;
 }
 
-std::string shipped_model_path() {
+std::string shipped_model_path(const std::string& name) {
   std::string here = __FILE__;
-  return here.substr(0, here.rfind("/tests/")) + "/model_weights/fashion_cnn_v1.safetensors";
+  return here.substr(0, here.rfind("/tests/")) + "/model_weights/" + name + ".safetensors";
 }
 
 // a F + b G for two target functions of the same input shape.
@@ -349,21 +349,12 @@ TEST_CASE("CNN: every method runs through explain() and reports its numbers", "[
   }
 }
 
-// Issue 4 asks for a gap under 1% at 64 Gauss-Legendre steps on at least 95
-// of these 100 images. The shipped model meets it on 89 (PyTorch in float64
-// finds the same 89): a ReLU network's logit is piecewise linear along the
-// path, so its slope jumps and Gauss-Legendre converges only like 1/n here
-// (median relative gap 4.4e-3 at 64 steps, 2.4e-3 at 128, 1.3e-3 at 256;
-// 95/100 under 1% at 128 steps, 100/100 at 256). This test holds the measured
-// distribution so that a regression shows, and prints it.
-TEST_CASE("completeness on the shipped model: the gap at 64 Gauss-Legendre steps over 100 test images",
-          "[ig][cnn][axioms][shipped]") {
-  const std::string path = shipped_model_path();
-  if (!std::ifstream(path).good()) {
-    WARN("skipped: " << path << " is not there");
-    return;
-  }
-  Model m = load_model(path);
+// The relative completeness gap |gap| / |F(x) - F(x')| at 64 Gauss-Legendre
+// steps over the first 100 test images (black baseline, predicted-class
+// logit), sorted.
+namespace {
+std::vector<double> shipped_model_gaps(const std::string& name) {
+  Model m = load_model(shipped_model_path(name));
   const Dataset test = load_fashion_mnist("test");
   auto backend = fast_backend();
   std::vector<double> rel;
@@ -374,15 +365,36 @@ TEST_CASE("completeness on the shipped model: the gap at 64 Gauss-Legendre steps
     const Attribution a = integrated_gradients(f, x, Tensor(x.shape()), {Quadrature::GaussLegendre, 64, 32});
     rel.push_back(a.relative_gap());
   }
-  std::vector<double> sorted = rel;
-  std::sort(sorted.begin(), sorted.end());
-  const auto under = std::count_if(rel.begin(), rel.end(), [](double r) { return r < 0.01; });
+  std::sort(rel.begin(), rel.end());
   std::ostringstream dist;
-  dist << "relative gap |gap| / |F(x) - F(x')| over 100 test images, black baseline, predicted-class logit, "
-       << "64 Gauss-Legendre steps: min " << sorted.front() << ", median " << sorted[50] << ", 90th percentile "
-       << sorted[90] << ", max " << sorted.back() << "; under 1%: " << under << "/100 (issue 4 asks for 95)";
+  dist << name << ": relative gap |gap| / |F(x) - F(x')| over 100 test images, black baseline, predicted-class "
+       << "logit, 64 Gauss-Legendre steps: min " << rel.front() << ", median " << rel[50] << ", 90th percentile "
+       << rel[90] << ", max " << rel.back() << "; under 1%: "
+       << std::count_if(rel.begin(), rel.end(), [](double r) { return r < 0.01; }) << "/100";
   WARN(dist.str());
-  CHECK(under >= 88);
-  CHECK(sorted[50] < 0.006);
-  CHECK(sorted.back() < 0.05);
+  return rel;
+}
+}  // namespace
+
+// Completeness at 64 Gauss-Legendre steps on at least 95 of 100 test images,
+// on the default shipped model. Its SmeLU activation has a continuous
+// derivative, so F's slope along the path is continuous except at max-pool
+// switches and the quadrature converges fast.
+TEST_CASE("completeness on the shipped SmeLU model: gap under 1% at 64 Gauss-Legendre steps for >= 95 of 100 images",
+          "[ig][cnn][axioms][shipped]") {
+  const std::vector<double> rel = shipped_model_gaps("fashion_cnn_smelu");
+  CHECK(std::count_if(rel.begin(), rel.end(), [](double r) { return r < 0.01; }) >= 95);
+}
+
+// The ReLU model of the source notes: its logit is piecewise linear along the
+// path, so the slope jumps wherever a unit changes sign and Gauss-Legendre
+// converges only like 1/n. Measured: 89/100 under 1% at 64 steps (PyTorch in
+// float64 finds the same 89), median 4.4e-3; 95/100 at 128 steps, 100/100 at
+// 256. The test holds that distribution so a regression shows.
+TEST_CASE("completeness on the shipped ReLU model at 64 Gauss-Legendre steps: the measured distribution holds",
+          "[ig][cnn][axioms][shipped]") {
+  const std::vector<double> rel = shipped_model_gaps("fashion_cnn_v1");
+  CHECK(std::count_if(rel.begin(), rel.end(), [](double r) { return r < 0.01; }) >= 88);
+  CHECK(rel[50] < 0.006);
+  CHECK(rel.back() < 0.05);
 }
