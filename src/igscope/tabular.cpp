@@ -61,11 +61,12 @@ SplitIndices seeded_split(int64_t n, double test_fraction, uint64_t seed) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   Rng rng(seed);
-  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<size_t>(rng.below(i))]);
   const int64_t n_test = std::clamp<int64_t>(std::llround(static_cast<double>(n) * test_fraction), 1, n - 1);
   SplitIndices s;
-  s.test.assign(order.begin(), order.begin() + n_test);
-  s.train.assign(order.begin() + n_test, order.end());
+  const auto cut = order.begin() + static_cast<std::ptrdiff_t>(n_test);
+  s.test.assign(order.begin(), cut);
+  s.train.assign(cut, order.end());
   std::sort(s.test.begin(), s.test.end());
   std::sort(s.train.begin(), s.train.end());
   return s;

@@ -44,7 +44,7 @@ std::vector<RegressionEpoch> train_regressor(Model& model, Backend& backend, con
   int64_t step = 0;
   std::vector<RegressionEpoch> history;
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<size_t>(rng.below(i))]);
     double loss_sum = 0.0;
     for (int64_t b = 0; b < n; b += o.batch_size) {
       const int64_t e = std::min(n, b + o.batch_size);
