@@ -169,7 +169,7 @@ async function main() {
         entry.simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
         entry.multithread = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
       } else if (backend === 'webgl') {
-        entry.threads = 1;
+        entry.threads = null;
         const gl = tf.backend().gpgpu && tf.backend().gpgpu.gl;
         if (gl) {
           const ext = gl.getExtension('WEBGL_debug_renderer_info');

@@ -61,7 +61,7 @@ function printTable(result) {
   const rows = result.engines.map((e) =>
     e.error
       ? [e.name, e.threads ?? '', 'error', '', '', '', '']
-      : [e.name, e.threads, e.msMedian.toFixed(2), e.msMin.toFixed(2), `${e.speedupOfThreaded.toFixed(2)}x`,
+      : [e.name, e.threads ?? 'gpu', e.msMedian.toFixed(2), e.msMin.toFixed(2), `${e.speedupOfThreaded.toFixed(2)}x`,
          e.maxRelDiff.toExponential(1), e.runs]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
   const line = (r) => r.map((c, i) => pad(c, widths[i], i === 0)).join('  ');
