@@ -82,6 +82,22 @@ class WorkerEngine {
   }
 }
 
+// Free cores for this page: a fixed loop's rate in two workers at once over
+// its rate in one (2.0 when both cores of a 2-core machine are free).
+async function freeCores(ms = 300) {
+  const run = (w) =>
+    new Promise((resolve) => {
+      w.onmessage = (e) => resolve(e.data.n);
+      w.postMessage({ ms });
+    });
+  const workers = [0, 1].map(() => new Worker(new URL('./spin-worker.js', import.meta.url), { type: 'module' }));
+  await Promise.all(workers.map((w) => run(w)));
+  const one = await run(workers[0]);
+  const both = await Promise.all(workers.map((w) => run(w)));
+  for (const w of workers) w.terminate();
+  return (both[0] + both[1]) / one;
+}
+
 async function main() {
   const result = {
     config,
@@ -222,6 +238,8 @@ async function main() {
   if (!ready.some((c) => c.kind === 'igscope')) throw new Error('no igscope build could run');
   const reference = ready.find((c) => c.kind === 'igscope');
 
+  result.freeCoresBefore = await freeCores();
+  log(`free cores before: ${result.freeCoresBefore.toFixed(2)}`);
   for (let round = 0; round < config.rounds; ++round) {
     for (const c of ready) {
       statusEl.textContent = `round ${round + 1}/${config.rounds}: ${c.name}`;
@@ -233,6 +251,8 @@ async function main() {
     }
   }
 
+  result.freeCoresAfter = await freeCores();
+  log(`free cores after: ${result.freeCoresAfter.toFixed(2)}`);
   const threaded = ready.find((c) => c.build === 'threaded');
   const threadedMedian = threaded ? median(threaded.samples) : null;
   for (const c of candidates) {

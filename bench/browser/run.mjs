@@ -96,6 +96,8 @@ function printTable(result) {
         `${(best.msMedian / t.msMedian).toFixed(1)}x faster`);
     }
   }
+  console.log(`free cores for the page (a loop in 2 workers / in 1) before/after: ${result.freeCoresBefore.toFixed(2)} / ` +
+    `${result.freeCoresAfter.toFixed(2)}`);
   console.log(`load average before/after: ${result.loadBefore.map((v) => v.toFixed(2)).join(' ')} / ` +
     `${result.loadAfter.map((v) => v.toFixed(2)).join(' ')}`);
 }
