@@ -1,4 +1,5 @@
-// Browser tests of the live page (issue 6). Serves build-web/dist twice with
+// Browser tests of the live page (issue 6) and of the embeddable widget
+// (issue 7, tests/browser/widget.mjs). Serves build-web/dist twice with
 // `vite preview` (with and without the COOP/COEP headers), drives headless
 // Chromium with playwright-core and cross-checks the page's attributions
 // against the native command line tool. Prints one line per check and exits
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { igscopeConfig } from '../../web/vite.config.js';
+import { widgetTests } from './widget.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(root, 'build/igscope');
@@ -489,11 +491,20 @@ async function main() {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const errors = [];
   const started = Date.now();
+  // `node tests/browser/run.mjs widget` runs the widget's tests only.
+  const only = process.argv[2];
   try {
-    await isolatedSession(browser, isolated.url, errors);
-    await plainSession(browser, plain.url, errors);
+    if (only !== 'widget') {
+      await isolatedSession(browser, isolated.url, errors);
+      await plainSession(browser, plain.url, errors);
+    }
   } catch (e) {
     check('browser session ran to the end', false, e.stack || e.message);
+  }
+  try {
+    await widgetTests({ browser, root, check, native: nativeAttributions });
+  } catch (e) {
+    check('widget session ran to the end', false, e.stack || e.message);
   } finally {
     await browser.close();
     await new Promise((r) => isolated.server.httpServer.close(r));

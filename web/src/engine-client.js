@@ -1,9 +1,11 @@
 // The page's side of the worker (worker.js): posts requests with increasing
 // ids, cancels the one in flight through a shared generation counter when the
 // page is cross-origin isolated, and hands back only results that are still
-// current. Nothing here blocks the page.
+// current. Nothing here blocks the page. `base` is the URL of the folder that
+// holds wasm/threaded/ and wasm/single/ (the page's root, or the widget
+// package's root).
 export class EngineClient {
-  constructor() {
+  constructor({ base }) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
     this.nextId = 1;
     this.nextSeq = 1;
@@ -24,8 +26,7 @@ export class EngineClient {
       e.preventDefault();
       this.rejectReady(new Error(`the worker failed: ${e.message || 'unknown error'}`));
     };
-    const base = new URL(import.meta.env.BASE_URL, location.href).href;
-    this.worker.postMessage({ type: 'init', base, generation: this.generation ? this.generation.buffer : null });
+    this.worker.postMessage({ type: 'init', base: new URL(base, location.href).href, generation: this.generation ? this.generation.buffer : null });
   }
 
   on(type, handler) {

@@ -12,6 +12,9 @@ import { ProbabilityBars } from './probabilities.js';
 import { SampleGrid } from './sample-grid.js';
 
 const $ = (id) => document.getElementById(id);
+// The page's root: the wasm/, models/ and data/ folders are under it.
+const BASE = new URL(import.meta.env.BASE_URL, location.href);
+const asset = (path) => new URL(path, BASE).href;
 
 const state = {
   classes: [],
@@ -271,7 +274,7 @@ for (const m of MODELS) {
 $('model').addEventListener('input', async () => {
   const file = $('model').value;
   try {
-    await useModel(file, await fetchModel(file));
+    await useModel(file, await fetchModel(asset(`models/${file}`)));
     clearError();
     compute();
   } catch (e) {
@@ -318,7 +321,7 @@ $('download-json').addEventListener('click', () => state.result && downloadJson(
 // ---- start ---------------------------------------------------------------
 
 async function start() {
-  state.client = new EngineClient();
+  state.client = new EngineClient({ base: BASE.href });
   state.client.on('explain', onExplain);
   state.client.on('gallery', onGalleryItem);
   state.client.on('started', (id) => {
@@ -331,8 +334,8 @@ async function start() {
   });
   const [info, test, train] = await Promise.all([
     state.client.ready,
-    fetchSample('test_sample.json'),
-    fetchSample('train_sample.json'),
+    fetchSample(asset('data/test_sample.json')),
+    fetchSample(asset('data/train_sample.json')),
   ]);
   state.info = info;
   state.test = test;
@@ -355,7 +358,7 @@ async function start() {
   const failures = [];
   for (const m of MODELS) {
     try {
-      await useModel(m.file, await fetchModel(m.file));
+      await useModel(m.file, await fetchModel(asset(`models/${m.file}`)));
       loaded = m.file;
       break;
     } catch (e) {

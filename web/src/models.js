@@ -5,18 +5,21 @@ export const MODELS = [
   { file: 'fashion_cnn_v1.safetensors', label: 'Fashion CNN, ReLU' },
 ];
 
-// The model file's bytes; rejects when the server does not have it.
-export async function fetchModel(file) {
-  const response = await fetch(new URL(`models/${file}`, new URL(import.meta.env.BASE_URL, location.href)));
+// The bytes of the model file at `url`; rejects when the server does not
+// have it.
+export async function fetchModel(url) {
+  const response = await fetch(url);
   const type = response.headers.get('content-type') || '';
+  const file = String(url).split('/').pop();
   if (!response.ok || type.includes('text/html')) throw new Error(`the model file ${file} is not on the server (HTTP ${response.status})`);
   return response.arrayBuffer();
 }
 
-// A data sample: {classes, images: [{index, label, pixels: Float32Array}]}.
-export async function fetchSample(name) {
-  const response = await fetch(new URL(`data/${name}`, new URL(import.meta.env.BASE_URL, location.href)));
-  if (!response.ok) throw new Error(`could not load data/${name} (HTTP ${response.status})`);
+// The data sample at `url` (as written by `igscope sample`):
+// {classes, images: [{index, label, pixels: Float32Array}]}.
+export async function fetchSample(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load ${url} (HTTP ${response.status})`);
   const json = await response.json();
   return {
     classes: json.classes,

@@ -1,0 +1,348 @@
+// Browser tests of the embeddable widget (issue 7), called by run.mjs. The
+// packed widget (build-web/widget, what `npm pack` ships) is served by a plain
+// static file server, once without and once with the COOP/COEP headers, and
+// its docs example (two widgets in running text) is opened in Chromium.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.safetensors': 'application/octet-stream',
+  '.png': 'image/png',
+};
+
+const DOCS = 'examples/docs-example.html';
+// Rules a docs site might carry, made as hostile as possible to anything
+// inside the widget: resets, fonts, hidden canvases and form controls, and the
+// very class names the widget uses inside its shadow root.
+const HOSTILE_CSS = `
+* { all: unset !important; color: red !important; font: italic 31px/4 "Comic Sans MS", cursive !important;
+  letter-spacing: 3px !important; text-transform: uppercase !important; box-sizing: content-box !important; }
+html, body, p, div, h1 { display: block !important; }
+div { margin: 40px !important; padding: 20px !important; border: 9px dashed lime !important; }
+canvas, img, svg { display: none !important; width: 3px !important; filter: invert(1) !important; }
+figure, figcaption, label, span, dl, dt, dd, output, select, input { display: none !important;
+  margin: 40px !important; padding: 20px !important; border: 9px dashed lime !important; }
+select, input { appearance: none !important; background: yellow !important; }
+[class], [part] { background: orange !important; }
+.root, .maps, .cell, .heatmap, .input, .controls, .kind, .param, .numbers, .status { display: none !important; }
+`;
+
+// A plain static server for `root` (no caching headers, no rewriting). It
+// counts requests per path; `isolated` adds COOP/COEP (and CORP, so the
+// files themselves may load under COEP); `extra` maps paths to generated
+// pages.
+function staticServer(root, { isolated = false, extra = {} } = {}) {
+  const counts = new Map();
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    const rel = decodeURIComponent(url.pathname);
+    counts.set(rel, (counts.get(rel) || 0) + 1);
+    const headers = {};
+    if (isolated) {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+      headers['Cross-Origin-Resource-Policy'] = 'same-origin';
+    }
+    if (extra[rel]) {
+      res.writeHead(200, { ...headers, 'Content-Type': TYPES['.html'] });
+      res.end(extra[rel]);
+      return;
+    }
+    const file = path.join(root, rel);
+    if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { ...headers, 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}/`,
+        counts,
+        close: () => new Promise((r) => server.close(r)),
+      });
+    });
+  });
+}
+
+function watch(page, label, errors, requests) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`${label} console: ${msg.text()} (${msg.location().url || ''})`);
+  });
+  page.on('pageerror', (err) => errors.push(`${label} pageerror: ${err.message}`));
+  page.context().on('request', (req) => requests.push(req.url()));
+}
+
+async function allDone(page, timeout = 120000) {
+  await page.waitForFunction(
+    () => {
+      const all = Array.from(document.querySelectorAll('igscope-explorer'));
+      if (all.some((e) => e.state === 'error')) return true;
+      return all.length > 0 && all.every((e) => e.state === 'done');
+    },
+    null,
+    { timeout },
+  );
+}
+
+// The widgets' state as the tests read it: results, build, status text and
+// whether the heatmap canvas has a picture (not one flat colour).
+function widgets(page) {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('igscope-explorer'), (el) => {
+      const c = el.shadowRoot.querySelector('.heatmap');
+      const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set();
+      for (let i = 0; i < px.length; i += 4 * 37) colours.add(`${px[i]},${px[i + 1]},${px[i + 2]}`);
+      const r = el.result;
+      return {
+        id: el.id,
+        state: el.state,
+        error: el.shadowRoot.querySelector('.error').hidden ? null : el.shadowRoot.querySelector('.error').textContent,
+        info: el.engineInfo,
+        status: el.shadowRoot.querySelector('.status').textContent,
+        colours: colours.size,
+        canvas: [c.width, c.height, getComputedStyle(c).display],
+        result: r && {
+          baseline: r.baseline,
+          gap: r.gap,
+          relative_gap: r.relative_gap,
+          predicted_name: r.predicted_name,
+          target: r.target,
+          steps: r.steps,
+          attributions: r.attributions,
+        },
+      };
+    }),
+  );
+}
+
+function maxAbsDiff(a, b) {
+  const fa = a.flat(Infinity);
+  const fb = b.flat(Infinity);
+  if (fa.length !== fb.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < fa.length; ++i) m = Math.max(m, Math.abs(fa[i] - fb[i]));
+  return m;
+}
+
+// What each part of the widget looks like: screenshots of the parts that do
+// not hold a timing, and the sizes and computed styles of the shadow tree.
+// For the screenshots each widget is pinned to the same whole-pixel spot, so
+// text is rasterised alike on both pages.
+async function appearance(page) {
+  const out = {};
+  for (const id of ['black', 'blur']) {
+    const host = page.locator(`#${id}`);
+    const pin = await page.addStyleTag({
+      content: `#${id} { position: fixed !important; left: 10px !important; top: 10px !important; z-index: 2147483647 !important; }`,
+    });
+    const parts = {};
+    for (const sel of ['.maps', '.controls', '.numbers']) {
+      const loc = host.locator(sel);
+      parts[sel] = (await loc.isVisible()) ? (await loc.screenshot({ animations: 'disabled' })).toString('base64') : 'hidden';
+    }
+    await pin.evaluate((el) => el.remove());
+    out[id] = {
+      parts,
+      styles: await host.evaluate((el) => {
+        const pick = (e) => {
+          const s = getComputedStyle(e);
+          const b = e.getBoundingClientRect();
+          return [s.display, s.color, s.fontFamily, s.fontSize, s.lineHeight, s.fontStyle, s.textTransform, s.letterSpacing,
+            s.margin, s.padding, s.borderTopWidth, s.backgroundColor, b.width, b.height].join('|');
+        };
+        const hostBox = el.getBoundingClientRect();
+        return [`host ${getComputedStyle(el).display} ${hostBox.width}x${hostBox.height}`,
+          ...Array.from(el.shadowRoot.querySelectorAll('*:not(style)'), pick)];
+      }),
+    };
+  }
+  return out;
+}
+
+export async function widgetTests({ browser, root, check, native }) {
+  const dir = path.join(root, 'build-web/widget');
+  if (!fs.existsSync(path.join(dir, DOCS))) {
+    check('the widget package is built (build-web/widget)', false, 'run scripts/web build');
+    return;
+  }
+  const docs = fs.readFileSync(path.join(dir, DOCS), 'utf8');
+  const hostile = docs.replace('</head>', `<style>${HOSTILE_CSS}</style>\n</head>`);
+  const plain = await staticServer(dir, { extra: { '/examples/hostile.html': hostile } });
+  const isolated = await staticServer(dir, { isolated: true });
+  const errors = [];
+  try {
+    // ---- no COOP/COEP: the single-threaded build --------------------------
+    const context = await browser.newContext({ viewport: { width: 1000, height: 1400 } });
+    const requests = [];
+    await context.addInitScript(() => {
+      window.__igscopeEvents = [];
+      document.addEventListener('igscope-result', (e) =>
+        window.__igscopeEvents.push({ id: e.target.id, gap: e.detail.gap, relativeGap: e.detail.relativeGap, build: e.detail.build }),
+      );
+    });
+    const page = await context.newPage();
+    watch(page, 'widget, not isolated', errors, requests);
+    await page.goto(plain.url + DOCS);
+    await allDone(page);
+    const firstCounts = new Map(plain.counts);
+    const w = await widgets(page);
+    const isolatedFlag = await page.evaluate(() => self.crossOriginIsolated);
+    check('widget: the docs example on a plain static server is not cross-origin isolated', isolatedFlag === false);
+    check(
+      'widget: both widgets render a heatmap',
+      w.length === 2 && w.every((x) => x.state === 'done' && x.colours > 3 && x.canvas[2] === 'block'),
+      w.map((x) => `${x.id}: ${x.state}${x.error ? ` (${x.error})` : ''}, ${x.colours} colours`).join('; '),
+    );
+    check(
+      'widget: both report the single-threaded build',
+      w.every((x) => x.info && x.info.build === 'single' && x.info.threads === 1 && /single-threaded build/.test(x.status)),
+      w.map((x) => x.status).join(' | '),
+    );
+    const [black, blur] = w;
+    check(
+      'widget: the baselines are the ones in the attributes (black, blur:4), and the maps differ',
+      black.result.baseline === 'black' && blur.result.baseline === 'blur:4' && maxAbsDiff(black.result.attributions, blur.result.attributions) > 1e-3,
+    );
+    const events = await page.evaluate(() => window.__igscopeEvents);
+    check(
+      'widget: each widget fires igscope-result with the completeness gap',
+      ['black', 'blur'].every((id) => events.some((e) => e.id === id && Number.isFinite(e.gap) && e.build === 'single')),
+      events.map((e) => `${e.id}: gap ${(100 * Math.abs(e.relativeGap)).toFixed(2)}%`).join(', '),
+    );
+    if (native) {
+      const index = await page.evaluate(async () => {
+        const r = await fetch('../data/test_sample.json');
+        return (await r.json()).images[121].index;
+      });
+      const ref = native('fashion_cnn_smelu.safetensors', index, black.result.target, 'black');
+      const d = maxAbsDiff(black.result.attributions, ref.attributions);
+      check(`widget: attributions = native igscope (test:${index}, black) within 1e-4`, d <= 1e-4, `max |diff| ${d.toExponential(2)}`);
+    }
+
+    // Shared worker, module and model: each file once, nothing from elsewhere.
+    const once = ['/models/fashion_cnn_smelu.safetensors', '/wasm/single/igscope.wasm', '/wasm/single/igscope.mjs', '/src/worker.js', '/data/test_sample.json'];
+    check(
+      'widget: two widgets load the model, the module, the worker and the sample once',
+      once.every((p) => firstCounts.get(p) === 1),
+      once.map((p) => `${p} ${firstCounts.get(p) || 0}`).join(', '),
+    );
+    const origin = new URL(plain.url).origin;
+    const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:'));
+    check('widget: nothing is fetched from another origin', foreign.length === 0, foreign.join(', '));
+    check('widget: the threaded build is not fetched without isolation', !plain.counts.has('/wasm/threaded/igscope.wasm'));
+
+    // The JS API and the baseline control.
+    const api = await page.evaluate(async () => {
+      const el = document.getElementById('black');
+      const next = () => new Promise((resolve) => el.addEventListener('igscope-result', (e) => resolve(e.detail), { once: true }));
+      let p = next();
+      el.setBaseline('white');
+      const white = await p;
+      const sample = await (await fetch('../data/test_sample.json')).json();
+      p = next();
+      await el.setInput(Float32Array.from(sample.images[0].pixels, (v) => v / 255));
+      const input = await p;
+      p = next();
+      el.setBaseline(null);
+      const back = await p;
+      return { white: white.result.baseline, inputPredicted: input.result.predicted_name, back: back.result.baseline, gap: back.gap };
+    });
+    check(
+      'widget: setBaseline and setInput recompute (events carry the result)',
+      api.white === 'white' && api.back === 'black' && typeof api.inputPredicted === 'string' && Number.isFinite(api.gap),
+      JSON.stringify(api),
+    );
+    await page.evaluate(() => {
+      const s = document.getElementById('blur').shadowRoot.querySelector('.param');
+      for (const v of ['1', '2', '7.5']) {
+        s.value = v;
+        s.dispatchEvent(new Event('input', { bubbles: true }));
+      }
+    });
+    await page.waitForFunction(() => document.getElementById('blur').state === 'done' && document.getElementById('blur').result.baseline === 'blur:7.5');
+    check('widget: the compact widget\'s blur slider recomputes with the final value', true);
+    await page.selectOption('#blur .kind', 'gaussian');
+    await page.waitForFunction(() => {
+      const el = document.getElementById('blur');
+      return el.state === 'done' && el.result.baseline.startsWith('gaussian:');
+    });
+    check('widget: the baseline kind control switches the baseline', true);
+    const compact = await page.evaluate(() => {
+      const sr = document.getElementById('blur').shadowRoot;
+      const visible = (sel) => sr.querySelector(sel).getClientRects().length > 0;
+      return { numbers: visible('.numbers'), input: visible('.input'), heatmap: visible('.heatmap'), control: visible('.kind') };
+    });
+    check('widget: compact mode shows the input, the heatmap and the baseline control only', !compact.numbers && compact.input && compact.heatmap && compact.control, JSON.stringify(compact));
+
+    // Hostile host CSS: the widgets look the same.
+    const reference = await context.newPage();
+    watch(reference, 'widget, reference', errors, requests);
+    await reference.goto(plain.url + DOCS);
+    await allDone(reference);
+    const before = await appearance(reference);
+    const hostilePage = await context.newPage();
+    watch(hostilePage, 'widget, hostile CSS', errors, requests);
+    await hostilePage.goto(`${plain.url}examples/hostile.html`);
+    await allDone(hostilePage);
+    const hostileWidgets = await widgets(hostilePage);
+    const after = await appearance(hostilePage);
+    const bodyFont = await hostilePage.evaluate(() => getComputedStyle(document.body).fontFamily);
+    const same = ['black', 'blur'].map((id) => {
+      const parts = Object.keys(before[id].parts).filter((k) => before[id].parts[k] !== after[id].parts[k]);
+      const styles = before[id].styles.filter((s, i) => s !== after[id].styles[i]);
+      const first = before[id].styles.findIndex((s, i) => s !== after[id].styles[i]);
+      return { id, parts, styles: styles.length, first: first < 0 ? '' : ` (first: ${before[id].styles[first]} -> ${after[id].styles[first]})` };
+    });
+    check('widget: the hostile CSS does apply to the host page', /Comic Sans/.test(bodyFont), bodyFont);
+    check(
+      'widget: hostile host CSS (all: unset, hidden canvases, borders, fonts) leaves both widgets unchanged',
+      hostileWidgets.every((x) => x.state === 'done' && x.colours > 3) && same.every((s) => s.parts.length === 0 && s.styles === 0),
+      same.map((s) => `${s.id}: ${s.parts.length ? `differs in ${s.parts.join(' ')}` : 'same pixels'}, ${s.styles} style differences${s.first}`).join('; '),
+    );
+    await context.close();
+
+    // ---- COOP/COEP: the threaded build -------------------------------------
+    const iso = await browser.newContext();
+    const isoPage = await iso.newPage();
+    const isoRequests = [];
+    watch(isoPage, 'widget, isolated', errors, isoRequests);
+    await isoPage.goto(isolated.url + DOCS);
+    await allDone(isoPage);
+    const wi = await widgets(isoPage);
+    const isoFlag = await isoPage.evaluate(() => self.crossOriginIsolated);
+    check('widget: the docs example with COOP/COEP is cross-origin isolated', isoFlag === true);
+    check(
+      'widget: under isolation both widgets run the threaded build and render',
+      wi.length === 2 && wi.every((x) => x.state === 'done' && x.colours > 3 && x.info.build === 'threaded' && x.info.threads >= 2 && /threaded build/.test(x.status)),
+      wi.map((x) => x.status).join(' | '),
+    );
+    check(
+      'widget: under isolation the model and the module load once',
+      ['/models/fashion_cnn_smelu.safetensors', '/wasm/threaded/igscope.wasm', '/src/worker.js'].every((p) => isolated.counts.get(p) === 1) &&
+        !isolated.counts.has('/wasm/single/igscope.wasm'),
+    );
+    check(
+      'widget: threaded and single-threaded builds give the same map',
+      maxAbsDiff(wi[0].result.attributions, black.result.attributions) <= 1e-4,
+      `max |diff| ${maxAbsDiff(wi[0].result.attributions, black.result.attributions).toExponential(2)}`,
+    );
+    await iso.close();
+  } catch (e) {
+    check('widget: browser session ran to the end', false, e.stack || e.message);
+  } finally {
+    await plain.close();
+    await isolated.close();
+  }
+  check('widget: no console errors', errors.length === 0, errors.join(' | '));
+}
