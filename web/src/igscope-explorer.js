@@ -12,7 +12,10 @@ import { drawHeatmap, flatten } from './heatmap.js';
 import { PIXELS, drawGray, invert, toGray28 } from './image-input.js';
 import { fetchModel, fetchSample } from './models.js';
 
-const PACKAGE_ROOT = new URL('../', import.meta.url);
+// The package's root (the folder above src/). Through a variable: bundlers
+// and dev servers rewrite literal `new URL(path, import.meta.url)` as assets.
+const HERE = import.meta.url;
+const PACKAGE_ROOT = new URL('../', HERE);
 export const DEFAULT_MODEL = new URL('models/fashion_cnn_smelu.safetensors', PACKAGE_ROOT).href;
 export const DEFAULT_SAMPLES = new URL('data/test_sample.json', PACKAGE_ROOT).href;
 
@@ -181,7 +184,7 @@ canvas { display: block; width: 148px; height: 148px; image-rendering: pixelated
   overflow: hidden; text-overflow: ellipsis; width: 148px; }
 .controls { display: flex; align-items: center; gap: 6px; margin-top: 6px; flex-wrap: wrap; }
 select { padding: 1px 2px; border: 1px solid #b9c0c9; border-radius: 3px; background: #fff; }
-input[type=range] { width: 110px; margin: 0; }
+input[type=range] { width: 80px; margin: 0; }
 output { font-variant-numeric: tabular-nums; min-width: 28px; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 0 8px; margin: 6px 0 0; font-size: 12px; }
 dt { color: #5b6470; margin: 0; }
