@@ -37,7 +37,8 @@ select, input { appearance: none !important; background: yellow !important; }
 // counts requests per path; `isolated` adds COOP/COEP (and CORP, so the
 // files themselves may load under COEP); `extra` maps paths to generated
 // pages.
-function staticServer(root, { isolated = false, extra = {} } = {}) {
+// `cors` serves the files to any origin (as a CDN would).
+function staticServer(root, { isolated = false, cors = false, extra = {} } = {}) {
   const counts = new Map();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -48,6 +49,10 @@ function staticServer(root, { isolated = false, extra = {} } = {}) {
       headers['Cross-Origin-Opener-Policy'] = 'same-origin';
       headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
       headers['Cross-Origin-Resource-Policy'] = 'same-origin';
+    }
+    if (cors) {
+      headers['Access-Control-Allow-Origin'] = '*';
+      headers['Cross-Origin-Resource-Policy'] = 'cross-origin';
     }
     if (extra[rel]) {
       res.writeHead(200, { ...headers, 'Content-Type': TYPES['.html'] });
@@ -338,6 +343,35 @@ export async function widgetTests({ browser, root, check, native }) {
       `max |diff| ${maxAbsDiff(wi[0].result.attributions, black.result.attributions).toExponential(2)}`,
     );
     await iso.close();
+
+    // ---- the package on another origin (a CDN with CORS) -------------------
+    const cdn = await staticServer(dir, { cors: true });
+    const course = docs.replace('../src/igscope-explorer.js', `${cdn.url}src/igscope-explorer.js`);
+    const hosts = [await staticServer(dir, { extra: { '/course.html': course } }), await staticServer(dir, { isolated: true, extra: { '/course.html': course } })];
+    try {
+      for (const [k, host] of hosts.entries()) {
+        const expect = k === 0 ? 'single' : 'threaded';
+        const ctx = await browser.newContext();
+        const pg = await ctx.newPage();
+        const reqs = [];
+        watch(pg, `widget from another origin (${expect})`, errors, reqs);
+        await pg.goto(`${host.url}course.html`);
+        await allDone(pg);
+        const wc = await widgets(pg);
+        const allowed = [new URL(host.url).origin, new URL(cdn.url).origin];
+        const other = reqs.filter((u) => !allowed.some((o) => u.startsWith(o)) && !u.startsWith('blob:') && !u.startsWith('data:'));
+        check(
+          `widget: served from another origin (CORS), on a ${k === 0 ? 'plain' : 'cross-origin isolated'} page both widgets run the ${expect} build`,
+          wc.length === 2 && wc.every((x) => x.state === 'done' && x.colours > 3 && x.info.build === expect) && other.length === 0,
+          wc.map((x) => `${x.id}: ${x.state}${x.error ? ` (${x.error})` : ''}, ${x.status}`).join('; ') + (other.length ? `; other origins: ${other.join(', ')}` : ''),
+        );
+        await ctx.close();
+      }
+      check('widget: from another origin the model is fetched once per page', cdn.counts.get('/models/fashion_cnn_smelu.safetensors') === 2, `${cdn.counts.get('/models/fashion_cnn_smelu.safetensors')} for 2 pages`);
+    } finally {
+      await cdn.close();
+      for (const h of hosts) await h.close();
+    }
   } catch (e) {
     check('widget: browser session ran to the end', false, e.stack || e.message);
   } finally {

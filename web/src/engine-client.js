@@ -4,9 +4,21 @@
 // current. Nothing here blocks the page. `base` is the URL of the folder that
 // holds wasm/threaded/ and wasm/single/ (the page's root, or the widget
 // package's root).
+const HERE = import.meta.url;
+
+// A worker script must come from the page's origin. When these modules are
+// served from another one (a widget package on a CDN that allows CORS), the
+// worker starts from a same-origin blob that imports the real worker.js.
+function startWorker() {
+  const url = new URL('./worker.js', HERE);
+  if (url.origin === location.origin) return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};`], { type: 'text/javascript' }));
+  return new Worker(shim, { type: 'module' });
+}
+
 export class EngineClient {
   constructor({ base }) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    this.worker = startWorker();
     this.nextId = 1;
     this.nextSeq = 1;
     this.waiting = new Map();

@@ -40,7 +40,18 @@ async function init({ base, generation: gen }) {
   generation = isolated && gen ? new Int32Array(gen) : null;
   const url = new URL(`wasm/${kind}/igscope.mjs`, base).href;
   const { default: createIgscope } = await import(/* @vite-ignore */ url);
-  const module = await createIgscope();
+  const options = {};
+  if (isolated && new URL(url).origin !== self.location.origin) {
+    // The module's thread pool starts classic workers from its own folder,
+    // which a browser refuses across origins: start them from a blob of the
+    // same script, told where the module is.
+    const response = await fetch(new URL('igscope.worker.js', url));
+    if (!response.ok) throw new Error(`could not load the thread pool's worker script (HTTP ${response.status})`);
+    const blob = URL.createObjectURL(new Blob([await response.text()], { type: 'text/javascript' }));
+    options.mainScriptUrlOrBlob = url;
+    options.locateFile = (path, dir) => (path === 'igscope.worker.js' ? blob : dir + path);
+  }
+  const module = await createIgscope(options);
   engine = new module.Engine(0);
   info = { ...parse(engine.buildInfo()), build: kind, crossOriginIsolated: isolated };
   return info;
