@@ -183,7 +183,11 @@ export async function widgetTests({ browser, root, check, native }) {
   }
   const docs = fs.readFileSync(path.join(dir, DOCS), 'utf8');
   const hostile = docs.replace('</head>', `<style>${HOSTILE_CSS}</style>\n</head>`);
-  const plain = await staticServer(dir, { extra: { '/examples/hostile.html': hostile } });
+  const leakHtml = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><div id="host"><canvas></canvas>
+<select><option>a</option></select><input type="range"><output>1</output><dl><dt>t</dt><dd>d</dd></dl>
+<figure><figcaption>c</figcaption></figure><label>l</label><span>s</span><div>d</div><p class="root">r</p>
+<p class="maps">m</p><p class="status">s</p><p hidden>h</p></div>`;
+  const plain = await staticServer(dir, { extra: { '/examples/hostile.html': hostile, '/examples/leak.html': leakHtml } });
   const isolated = await staticServer(dir, { isolated: true });
   const errors = [];
   try {
@@ -315,6 +319,28 @@ export async function widgetTests({ browser, root, check, native }) {
       hostileWidgets.every((x) => x.state === 'done' && x.colours > 3) && same.every((s) => s.parts.length === 0 && s.styles === 0),
       same.map((s) => `${s.id}: ${s.parts.length ? `differs in ${s.parts.join(' ')}` : 'same pixels'}, ${s.styles} style differences${s.first}`).join('; '),
     );
+
+    // Nor do the widget's styles leak out: host elements of the kinds the
+    // widget styles keep their computed styles when a widget arrives.
+    const leakPage = await context.newPage();
+    watch(leakPage, 'widget, styles out', errors, requests);
+    await leakPage.goto(`${plain.url}examples/leak.html`);
+    const leak = await leakPage.evaluate(async () => {
+      const sel = ['canvas', 'select', 'input', 'output', 'dl', 'dt', 'dd', 'figure', 'figcaption', 'label', 'span', 'div', '.root', '.maps', '.status', '[hidden]'];
+      const look = () =>
+        sel.map((q) => {
+          const c = getComputedStyle(document.querySelector(`#host ${q}`));
+          return `${q}: ${c.display} ${c.width} ${c.margin} ${c.padding} ${c.font} ${c.color} ${c.backgroundColor} ${c.borderTopWidth} ${c.imageRendering}`;
+        });
+      const before = look();
+      await import('../src/igscope-explorer.js');
+      const el = document.createElement('igscope-explorer');
+      document.body.append(el);
+      await new Promise((resolve) => el.addEventListener('igscope-result', resolve, { once: true }));
+      const after = look();
+      return before.filter((b, i) => b !== after[i]).concat(after.filter((a, i) => a !== before[i]));
+    });
+    check('widget: its styles do not leak out to the host page', leak.length === 0, leak.join(' | '));
     await context.close();
 
     // ---- COOP/COEP: the threaded build -------------------------------------
