@@ -247,6 +247,7 @@ async function main() {
       const slow = c.samples && median(c.samples) > 500;
       const ms = await c.time(slow ? 2 : config.runs, slow ? 0 : config.minMs);
       (c.samples ??= []).push(...ms);
+      (c.rounds ??= []).push(ms);
       log(`round ${round + 1} ${c.name}: ${ms.length} runs, median ${median(ms).toFixed(2)} ms`);
     }
   }
@@ -271,6 +272,7 @@ async function main() {
       out.msMedian = median(c.samples);
       out.msMin = Math.min(...c.samples);
       out.samples = c.samples;
+      out.roundMedians = c.rounds.map(median);
       if (c.inner) out.msMedianInside = median(c.inner);
       out.speedupOfThreaded = threadedMedian ? out.msMedian / threadedMedian : null;
       out.maxRelDiff = c === reference ? 0 : relDiff(c.attributions, reference.attributions);

@@ -68,6 +68,10 @@ function printTable(result) {
   console.log(line(head));
   for (const r of rows) console.log(line(r));
   for (const e of result.engines) if (e.error) console.log(`${e.name}: ${e.error}`);
+  const timed = result.engines.filter((e) => !e.error);
+  for (let r = 0; r < result.config.rounds; ++r) {
+    console.log(`round ${r + 1} medians: ` + timed.map((e) => `${e.name} ${e.roundMedians[r].toFixed(2)}`).join(', '));
+  }
   const t = result.engines.find((e) => e.build === 'threaded' && !e.error);
   const tf = result.engines.filter((e) => e.kind === 'tfjs' && !e.error);
   for (const e of tf) {
