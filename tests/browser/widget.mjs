@@ -2,8 +2,10 @@
 // packed widget (build-web/widget, what `npm pack` ships) is served by a plain
 // static file server, once without and once with the COOP/COEP headers, and
 // its docs example (two widgets in running text) is opened in Chromium.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 
 const TYPES = {
@@ -175,12 +177,35 @@ async function appearance(page) {
   return out;
 }
 
+// The package's index.d.ts types a typical use (widget-types.ts) under
+// tsc --strict, with 'igscope-explorer' resolved to the assembled package.
+function typeCheck(root, dir, check) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'igscope-types-'));
+  const config = {
+    compilerOptions: {
+      strict: true, noEmit: true, target: 'es2022', module: 'es2022', moduleResolution: 'bundler',
+      lib: ['es2022', 'dom'], types: [], paths: { 'igscope-explorer': [dir] },
+    },
+    files: [path.join(root, 'tests/browser/widget-types.ts')],
+  };
+  fs.writeFileSync(path.join(tmp, 'tsconfig.json'), JSON.stringify(config));
+  try {
+    execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-p', path.join(tmp, 'tsconfig.json')], { encoding: 'utf8' });
+    check('widget: index.d.ts types the element, its API and events (tsc --strict)', true);
+  } catch (e) {
+    check('widget: index.d.ts types the element, its API and events (tsc --strict)', false, `${e.stdout || ''}${e.message}`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 export async function widgetTests({ browser, root, check, native }) {
   const dir = path.join(root, 'build-web/widget');
   if (!fs.existsSync(path.join(dir, DOCS))) {
     check('the widget package is built (build-web/widget)', false, 'run scripts/web build');
     return;
   }
+  typeCheck(root, dir, check);
   const docs = fs.readFileSync(path.join(dir, DOCS), 'utf8');
   const hostile = docs.replace('</head>', `<style>${HOSTILE_CSS}</style>\n</head>`);
   const leakHtml = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><div id="host"><canvas></canvas>
