@@ -1,6 +1,7 @@
 // The embind layer the web page's worker drives: load a model from bytes,
-// predict, explain (any method, baseline and quadrature the core has), and
-// cancel a computation in flight. No model or attribution logic lives here
+// predict, explain (any method, baseline and quadrature the core has),
+// cancel a computation in flight, layer conductance of a hidden layer, and
+// IG of a tabular regressor (a second model slot) on raw feature rows. No model or attribution logic lives here
 // or in JavaScript: requests and results are the core's own JSON
 // (attribution/explanation_json.h). Every call returns a JSON string; a
 // failure is {"error": "..."} with the core's message, a cancelled call
@@ -17,11 +18,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "igscope/attribution/conductance.h"
 #include "igscope/attribution/explain.h"
 #include "igscope/attribution/explanation_json.h"
 #include "igscope/backend/simd.h"
 #include "igscope/error.h"
 #include "igscope/model.h"
+#include "igscope/tabular_rows.h"
 
 namespace {
 
@@ -128,6 +131,157 @@ class Engine {
     });
   }
 
+  // The current model's layers: [{index, description, output_shape (per
+  // sample), parameters}], for choosing the layer of conductance().
+  std::string layers() {
+    return guarded([&] {
+      require_model();
+      json list = json::array();
+      const auto costs = model_->layer_costs();
+      for (size_t i = 0; i < costs.size(); ++i)
+        list.push_back({{"index", i},
+                        {"description", costs[i].description},
+                        {"output_shape", costs[i].output_shape},
+                        {"parameters", costs[i].parameters}});
+      return json{{"layers", list}};
+    });
+  }
+
+  // Layer conductance of the current model for one input. request: the
+  // core's request JSON (target, output, baseline, quadrature, steps,
+  // batch_size, seed) plus "layer", the layer's index. The core's
+  // conductance does not poll for cancellation: should_stop is read once,
+  // before the work starts. Result: layer, layer_description, unit_shape,
+  // target, target_name, channels (per channel, or per unit of a dense
+  // layer), f_input, f_baseline, sum, gap, relative_gap, evaluations,
+  // milliseconds.
+  std::string conductance(const val& pixels, const std::string& request, val should_stop) {
+    return guarded([&] {
+      const Tensor x = input_tensor(pixels, "the input");
+      json parsed = json::parse(request, nullptr, false);
+      if (parsed.is_discarded() || !parsed.is_object()) throw Error("request: not a JSON object");
+      if (!parsed.contains("layer") || !parsed["layer"].is_number_integer())
+        throw Error("request: 'layer' must be a layer index");
+      const int64_t layer = parsed["layer"].get<int64_t>();
+      parsed.erase("layer");
+      if (layer < 0 || layer >= static_cast<int64_t>(model_->num_layers()))
+        throw Error("layer " + std::to_string(layer) + " is out of range: the model has " +
+                    std::to_string(model_->num_layers()) + " layers");
+      const igscope::AttributionRequest req = igscope::request_from_json(parsed);
+      if (should_stop.typeOf().as<std::string>() == "function" && should_stop().as<bool>())
+        throw igscope::Cancelled();
+      igscope::BaselineSources sources;
+      if (baseline_image_) sources.image = &*baseline_image_;
+      if (dataset_) sources.dataset = &*dataset_;
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::vector<Tensor> baselines =
+          igscope::make_baselines(igscope::parse_baseline_spec(req.baseline), x, req.range, sources, req.seed);
+      igscope::ConductanceRequest creq;
+      creq.layer = static_cast<size_t>(layer);
+      creq.target = req.target < 0 ? igscope::predicted_class(*model_, *backend_, x) : req.target;
+      creq.output = req.output;
+      creq.integration = req.integration;
+      const igscope::LayerConductance c = igscope::layer_conductance(*model_, *backend_, x, baselines, creq);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const auto& names = model_->class_names();
+      return json{{"layer", layer},
+                  {"layer_description", model_->layer_costs().at(creq.layer).description},
+                  {"unit_shape", c.unit_shape},
+                  {"target", creq.target},
+                  {"target_name", creq.target < static_cast<int64_t>(names.size())
+                                      ? names[static_cast<size_t>(creq.target)]
+                                      : std::to_string(creq.target)},
+                  {"baseline", req.baseline},
+                  {"steps", req.integration.steps},
+                  {"channels", c.channels},
+                  {"f_input", c.f_input},
+                  {"f_baseline", c.f_baseline},
+                  {"sum", c.sum},
+                  {"gap", c.gap},
+                  {"relative_gap", c.relative_gap()},
+                  {"evaluations", c.evaluations},
+                  {"milliseconds", ms}};
+    });
+  }
+
+  // A tabular regressor's file (.safetensors with "tabular" information),
+  // held next to the image model. On success: {name, parameters, dataset,
+  // target, features, mean, std}.
+  std::string load_tabular_model(const std::string& bytes) {
+    return guarded([&] {
+      igscope::Model m = igscope::load_model_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      if (!m.tabular()) throw Error("model '" + m.name() + "' has no tabular information (it is not a tabular model)");
+      tabular_model_ = std::make_unique<igscope::Model>(std::move(m));
+      tabular_dataset_.reset();
+      const igscope::TabularInfo& info = *tabular_model_->tabular();
+      return json{{"name", tabular_model_->name()}, {"parameters", tabular_model_->parameter_count()},
+                  {"dataset", info.dataset},        {"target", info.target},
+                  {"features", info.features},      {"mean", info.mean},
+                  {"std", info.std}};
+    });
+  }
+
+  // The tabular model's training rows in raw units, flat [N * F]: the core
+  // standardises them; the mean and median baselines and the value range
+  // come from them.
+  std::string set_tabular_rows(const val& values) {
+    return guarded([&] {
+      require_tabular();
+      const igscope::TabularInfo& info = *tabular_model_->tabular();
+      const Tensor raw = igscope::raw_rows(info, emscripten::convertJSArrayToNumberVector<float>(values));
+      Tensor rows = info.standardize(raw);
+      tabular_range_ = igscope::standardized_range(rows);
+      tabular_dataset_ = std::move(rows);
+      return json{{"rows", raw.dim(0)}};
+    });
+  }
+
+  // One raw feature row of the tabular model: the core standardises it and
+  // explains the model's output. request: the core's request JSON (baseline
+  // mean, median or constant:0 and the others, method, steps, quadrature).
+  // Result: the core's explanation JSON plus features, raw (the row),
+  // standardized (the input), baseline_raw (the mean baseline per feature in
+  // raw units), prediction and milliseconds.
+  std::string explain_tabular(const val& raw, const std::string& request, val should_stop) {
+    return guarded([&] {
+      require_tabular();
+      igscope::Model& model = *tabular_model_;
+      const igscope::TabularInfo& info = *model.tabular();
+      const Tensor row = igscope::raw_rows(info, emscripten::convertJSArrayToNumberVector<float>(raw));
+      if (row.dim(0) != 1) throw Error("the tabular input must be one row, got " + std::to_string(row.dim(0)));
+      const Tensor standardized = info.standardize(row);
+      Tensor x(model.batch_input_shape(1));
+      std::copy(standardized.data(), standardized.data() + standardized.size(), x.data());
+      json parsed = json::parse(request, nullptr, false);
+      if (parsed.is_discarded()) throw Error("request: not valid JSON");
+      igscope::AttributionRequest req = igscope::request_from_json(parsed);
+      if (tabular_dataset_) req.range = *tabular_range_;
+      if (should_stop.typeOf().as<std::string>() == "function")
+        req.cancelled = [&should_stop] { return should_stop().as<bool>(); };
+      igscope::BaselineSources sources;
+      if (tabular_dataset_) sources.dataset = &*tabular_dataset_;
+      const auto t0 = std::chrono::steady_clock::now();
+      const igscope::Explanation e = igscope::explain(model, *backend_, x, req, sources);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      json j = igscope::explanation_json(e, req, model);
+      const int64_t f = static_cast<int64_t>(info.features.size());
+      if (!e.baselines.empty()) {
+        Tensor mean_baseline({1, f});
+        for (const Tensor& b : e.baselines)
+          for (int64_t i = 0; i < f; ++i) mean_baseline[i] += b[i] / static_cast<float>(e.baselines.size());
+        const Tensor b = igscope::unstandardize(info, mean_baseline);
+        j["baseline_raw"] = std::vector<float>(b.data(), b.data() + b.size());
+      }
+      j["features"] = info.features;
+      j["raw"] = std::vector<float>(row.data(), row.data() + row.size());
+      j["standardized"] = std::vector<float>(x.data(), x.data() + x.size());
+      j["prediction"] = e.outputs.at(0);
+      j["milliseconds"] = ms;
+      j["backend"] = backend_->name();
+      return j;
+    });
+  }
+
  private:
   template <typename F>
   std::string guarded(F&& f) {
@@ -142,6 +296,10 @@ class Engine {
 
   void require_model() const {
     if (!model_) throw Error("no model loaded");
+  }
+
+  void require_tabular() const {
+    if (!tabular_model_) throw Error("no tabular model loaded");
   }
 
   // One sample from a Float32Array (or plain array) of the model's input size.
@@ -163,6 +321,9 @@ class Engine {
   std::unique_ptr<igscope::Model> model_;
   std::optional<Tensor> baseline_image_;
   std::optional<Tensor> dataset_;
+  std::unique_ptr<igscope::Model> tabular_model_;
+  std::optional<Tensor> tabular_dataset_;  // the training rows, standardised
+  std::optional<igscope::ValueRange> tabular_range_;
 };
 
 }  // namespace
@@ -175,5 +336,10 @@ EMSCRIPTEN_BINDINGS(igscope) {
       .function("predict", &Engine::predict)
       .function("setBaselineImage", &Engine::set_baseline_image)
       .function("setDataset", &Engine::set_dataset)
-      .function("explain", &Engine::explain);
+      .function("explain", &Engine::explain)
+      .function("layers", &Engine::layers)
+      .function("conductance", &Engine::conductance)
+      .function("loadTabularModel", &Engine::load_tabular_model)
+      .function("setTabularRows", &Engine::set_tabular_rows)
+      .function("explainTabular", &Engine::explain_tabular);
 }

@@ -1,5 +1,6 @@
 // Browser tests of the live page (issue 6) and of the embeddable widget
-// (issue 7, tests/browser/widget.mjs). Serves build-web/dist twice with
+// (issue 7, tests/browser/widget.mjs), and the page's conductance, data set
+// and tabular views (issue 9, tests/browser/views.mjs). Serves build-web/dist twice with
 // `vite preview` (with and without the COOP/COEP headers), drives headless
 // Chromium with playwright-core and cross-checks the page's attributions
 // against the native command line tool. Prints one line per check and exits
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { igscopeConfig } from '../../web/vite.config.js';
+import { viewsTests } from './views.mjs';
 import { widgetTests } from './widget.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -491,10 +493,11 @@ async function main() {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const errors = [];
   const started = Date.now();
-  // `node tests/browser/run.mjs widget` runs the widget's tests only.
+  // `node tests/browser/run.mjs widget` runs the widget's tests only,
+  // `... views` the views' tests only.
   const only = process.argv[2];
   try {
-    if (only !== 'widget') {
+    if (only !== 'widget' && only !== 'views') {
       await isolatedSession(browser, isolated.url, errors);
       await plainSession(browser, plain.url, errors);
     }
@@ -502,7 +505,12 @@ async function main() {
     check('browser session ran to the end', false, e.stack || e.message);
   }
   try {
-    await widgetTests({ browser, root, check, native: nativeAttributions });
+    if (only !== 'widget') await viewsTests({ browser, url: isolated.url, root, cli, tmp, check, errors });
+  } catch (e) {
+    check('views session ran to the end', false, e.stack || e.message);
+  }
+  try {
+    if (only !== 'views') await widgetTests({ browser, root, check, native: nativeAttributions });
   } catch (e) {
     check('widget session ran to the end', false, e.stack || e.message);
   } finally {

@@ -22,9 +22,17 @@ export class EngineClient {
     this.nextId = 1;
     this.nextSeq = 1;
     this.waiting = new Map();
-    this.latest = { explain: 0, gallery: 0 };
+    this.latest = { explain: 0, gallery: 0, conductance: 0, tabular: 0 };
+    this.nextLaneId = 1;
     this.stats = { skipped: 0, cancelled: 0, stale: 0 };
-    this.handlers = { explain: () => {}, gallery: () => {}, galleryDone: () => {}, started: () => {} };
+    this.handlers = {
+      explain: () => {},
+      gallery: () => {},
+      galleryDone: () => {},
+      started: () => {},
+      conductance: () => {},
+      tabular: () => {},
+    };
     this.generation =
       self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined'
         ? new Int32Array(new SharedArrayBuffer(4))
@@ -62,6 +70,10 @@ export class EngineClient {
         break;
       case 'gallery':
         if (msg.id === this.latest.gallery) this.handlers.gallery(msg.id, msg.key, msg.text);
+        break;
+      case 'conductance':
+      case 'tabular':
+        if (msg.id === this.latest[msg.type]) this.handlers[msg.type](msg.id, msg.text);
         break;
       case 'galleryDone':
         if (msg.id === this.latest.gallery) this.handlers.galleryDone(msg.id);
@@ -103,6 +115,35 @@ export class EngineClient {
 
   predictAll(pixels) {
     return this.call('predictAll', { pixels });
+  }
+
+  layers() {
+    return this.call('layers', {});
+  }
+
+  loadTabularModel(bytes) {
+    return this.call('tabularModel', { bytes }, [bytes]);
+  }
+
+  setTabularRows(values) {
+    return this.call('tabularRows', { values });
+  }
+
+  // The views' jobs: latest wins within each lane; they neither cancel nor
+  // get cancelled by the page's attribution.
+  lane(type, payload) {
+    const id = this.nextLaneId++;
+    this.latest[type] = id;
+    this.worker.postMessage({ type, id, ...payload });
+    return id;
+  }
+
+  conductance(input, request) {
+    return this.lane('conductance', { input, request });
+  }
+
+  explainTabular(raw, request) {
+    return this.lane('tabular', { raw, request });
   }
 
   bump() {

@@ -1,6 +1,9 @@
 // The live page: wires the controls, the worker client and the views.
 import './style.css';
 import { BaselineGallery } from './baseline-gallery.js';
+import { DatasetView } from './dataset-view.js';
+import { LayerView } from './layer-view.js';
+import { TabularView } from './tabular-view.js';
 import { bindControls, currentRequest, number, refreshControls, usesBaseline } from './controls.js';
 import { downloadCanvas, downloadJson } from './downloads.js';
 import { EngineClient } from './engine-client.js';
@@ -204,6 +207,7 @@ function compute() {
     }
   }
   state.requestId = state.client.explain(state.input, request);
+  state.layerView.update(state.input, request);
   $('status').dataset.requestId = String(state.requestId);
   setStatus('computing', 'computing…');
 }
@@ -261,6 +265,9 @@ async function useModel(file, bytes) {
   const predicted = await state.client.predictAll(stack(state.test.images));
   if (predicted.error) throw new Error(predicted.error);
   grid.setPredicted(predicted.predicted);
+  const layers = await state.client.layers();
+  if (layers.error) throw new Error(layers.error);
+  state.layerView.setLayers(layers.layers);
   return arch;
 }
 
@@ -327,6 +334,15 @@ async function start() {
   state.client.on('started', (id) => {
     $('status').dataset.startedId = String(id);
   });
+  state.layerView = new LayerView({ root: $('layer-view'), client: state.client, onError: showError });
+  state.datasetView = new DatasetView({ root: $('dataset-view'), url: asset('data/classmaps/classmaps.json'), onError: showError });
+  state.tabularView = new TabularView({
+    root: $('tabular-view'),
+    client: state.client,
+    modelUrl: asset('models/diabetes_mlp.safetensors'),
+    rowsUrl: asset('data/diabetes_rows.json'),
+    onError: showError,
+  });
   bindControls({ onChange: () => compute(), onRender: () => render() });
   $('b-image').addEventListener('input', () => {
     refreshControls();
@@ -380,6 +396,9 @@ window.igscope = Object.freeze({
   // Jobs replaced before they ran, cancelled in flight, and results dropped
   // as stale.
   stats: () => (state.client ? { ...state.client.stats } : null),
+  // The views' latest results.
+  conductance: () => (state.layerView && state.layerView.result ? structuredClone(state.layerView.result) : null),
+  tabular: () => (state.tabularView && state.tabularView.result ? structuredClone(state.tabularView.result) : null),
 });
 
 start().catch((e) => {

@@ -10,16 +10,24 @@
 //   {type: 'predictAll', seq, pixels}    predicted classes of many images
 //   {type: 'explain', id, input, request}
 //   {type: 'gallery', id, input, items: [{key, request}]}
+//   {type: 'layers', seq}                the current model's layers
+//   {type: 'tabularModel', seq, bytes}   load the tabular regressor
+//   {type: 'tabularRows', seq, values}   its training rows (raw units, flat)
+//   {type: 'conductance', id, input, request}   layer conductance
+//   {type: 'tabular', id, raw, request}         IG of one raw tabular row
 // Setup messages run in the order they came. Jobs (explain, gallery) follow
 // "latest wins": only the newest one runs; an older one still queued is
 // dropped, and one in flight is cancelled through the shared generation
-// counter (cross-origin isolated pages) that shouldStop reads.
+// counter (cross-origin isolated pages) that shouldStop reads. The views'
+// jobs (conductance, tabular) have their own lanes, each latest wins within
+// its lane, and run after the page's attribution job.
 let engine = null;
 let info = null;
 let generation = null;
 let ready = null;
 const setup = [];
 let job = null;
+const lanes = new Map();
 let scheduled = false;
 let busy = false;
 // How often "latest wins" applied: jobs replaced before they ran, and
@@ -85,10 +93,19 @@ async function run() {
       if (current.type === 'explain') await runExplain(current);
       else if (current.type === 'gallery') await runGallery(current);
     }
+    for (const [type, current] of [...lanes]) {
+      lanes.delete(type);
+      const stop = () => lanes.has(type) && lanes.get(type).id > current.id;
+      const text =
+        type === 'conductance'
+          ? engine.conductance(current.input, JSON.stringify(current.request), stop)
+          : engine.explainTabular(current.raw, JSON.stringify(current.request), stop);
+      self.postMessage({ type, id: current.id, text });
+    }
   } finally {
     busy = false;
   }
-  if (setup.length || job) schedule();
+  if (setup.length || job || lanes.size) schedule();
 }
 
 function runSetup(msg) {
@@ -99,6 +116,12 @@ function runSetup(msg) {
       return parse(engine.setDataset(msg.pixels));
     case 'baselineImage':
       return parse(engine.setBaselineImage(msg.pixels));
+    case 'layers':
+      return parse(engine.layers());
+    case 'tabularModel':
+      return parse(engine.loadTabularModel(new Uint8Array(msg.bytes)));
+    case 'tabularRows':
+      return parse(engine.setTabularRows(msg.values));
     case 'predictAll': {
       const n = msg.pixels.length / 784;
       const predicted = [];
@@ -155,6 +178,9 @@ self.onmessage = (event) => {
       if (job) stats.skipped += 1;
       job = msg;
     }
+  } else if (msg.type === 'conductance' || msg.type === 'tabular') {
+    const queued = lanes.get(msg.type);
+    if (!queued || msg.id > queued.id) lanes.set(msg.type, msg);
   } else {
     setup.push(msg);
   }

@@ -1,0 +1,122 @@
+// The layer/channel view: layer conductance (how much of IG flows through
+// each channel of a chosen hidden layer) for the page's current input,
+// class, output and baseline, with the layer's completeness: the sum of the
+// conductances against F(x) - F(x'). Computes only while the view is open.
+import { drawSignedBars, formatSigned } from './signed-bars.js';
+
+const PATH_METHODS = new Set(['ig', 'smoothgrad_ig', 'guidedig', 'blurig']);
+
+// The conductance request from the page's attribution request: the same
+// class, output and baseline; the path's steps and quadrature when the page
+// integrates along one (32 Gauss-Legendre steps otherwise); a black
+// baseline for methods without one.
+export function conductanceRequest(request, layer) {
+  const out = { layer, target: request.target, output: request.output, baseline: request.baseline || 'black' };
+  out.steps = PATH_METHODS.has(request.method) ? request.steps : 32;
+  out.quadrature = request.quadrature || 'gausslegendre';
+  if (request.seed !== undefined) out.seed = request.seed;
+  return out;
+}
+
+export class LayerView {
+  constructor({ root, client, onError }) {
+    this.root = root;
+    this.client = client;
+    this.onError = onError;
+    this.layers = [];
+    this.pending = null;
+    this.latest = null;
+    const body = document.createElement('div');
+    body.innerHTML = `
+      <p class="muted">Conductance (Dhamdhere, Yan &amp; Sundararajan 2018) splits IG by the chain rule at a hidden
+      layer: every path from the input to F crosses the layer, so its conductances sum to F(x) − F(x′) up to the
+      quadrature error. Same input, class, output and baseline as above; per channel (summed over positions), or per
+      unit of a dense layer.</p>
+      <label>layer <select data-testid="layer-select"></select></label>
+      <div data-testid="layer-caption" class="muted"></div>
+      <table class="numbers">
+        <tr><th>F(x), the input</th><td data-testid="layer-f-input"></td></tr>
+        <tr><th>F(x′), the baseline</th><td data-testid="layer-f-baseline"></td></tr>
+        <tr><th>sum of the layer's conductances</th><td data-testid="layer-sum"></td></tr>
+        <tr><th>completeness gap at the layer, Σ − (F(x) − F(x′))</th><td data-testid="layer-gap"></td></tr>
+        <tr><th>gap, % of |F(x) − F(x′)|</th><td data-testid="layer-gap-percent"></td></tr>
+        <tr><th>time</th><td data-testid="layer-timing"></td></tr>
+      </table>
+      <div data-testid="layer-bars" class="sbars scroll"></div>`;
+    root.append(body);
+    this.select = body.querySelector('[data-testid="layer-select"]');
+    this.bars = body.querySelector('[data-testid="layer-bars"]');
+    this.field = (name) => body.querySelector(`[data-testid="layer-${name}"]`);
+    this.select.addEventListener('input', () => this.run());
+    root.addEventListener('toggle', () => this.run());
+    client.on('conductance', (id, text) => this.receive(id, text));
+  }
+
+  // The model's layers ({index, description, output_shape}); the default is
+  // the last max-pool layer (else the middle one).
+  setLayers(layers) {
+    const previous = this.select.value;
+    this.layers = layers;
+    this.select.replaceChildren();
+    for (const l of layers) {
+      const opt = document.createElement('option');
+      opt.value = String(l.index);
+      opt.textContent = `${l.index}: ${l.description} → ${l.output_shape.join('×')}`;
+      this.select.append(opt);
+    }
+    const pools = layers.filter((l) => l.description.startsWith('maxpool'));
+    const fallback = pools.length ? pools[pools.length - 1].index : Math.floor(layers.length / 2);
+    this.select.value = layers.some((l) => String(l.index) === previous) ? previous : String(fallback);
+  }
+
+  // The page's current input and attribution request.
+  update(input, request) {
+    this.pending = { input, request };
+    this.run();
+  }
+
+  run() {
+    if (!this.root.open || !this.pending || !this.layers.length) return;
+    const request = conductanceRequest(this.pending.request, Number(this.select.value));
+    this.root.dataset.state = 'computing';
+    this.latest = this.client.conductance(this.pending.input, request);
+    this.root.dataset.requestId = String(this.latest);
+  }
+
+  receive(id, text) {
+    let r;
+    try {
+      r = JSON.parse(text);
+    } catch (e) {
+      r = { error: 'the module returned a result that is not JSON' };
+    }
+    if (r.cancelled) return;
+    this.root.dataset.resultId = String(id);
+    if (r.error) {
+      this.root.dataset.state = 'error';
+      this.onError(`The layer conductance failed: ${r.error}`);
+      return;
+    }
+    this.result = r;
+    const set = (name, value, text) => {
+      const el = this.field(name);
+      el.textContent = text;
+      el.dataset.value = value === null || value === undefined ? '' : String(value);
+    };
+    const span = Math.abs(r.f_input - r.f_baseline);
+    set('f-input', r.f_input, r.f_input.toFixed(4));
+    set('f-baseline', r.f_baseline, r.f_baseline.toFixed(4));
+    set('sum', r.sum, r.sum.toFixed(4));
+    set('gap', r.gap, r.gap.toExponential(3));
+    set('gap-percent', span ? (100 * Math.abs(r.gap)) / span : null, span ? `${((100 * Math.abs(r.gap)) / span).toFixed(3)}%` : '–');
+    set('timing', r.milliseconds, `${r.milliseconds.toFixed(1)} ms for ${r.evaluations} path points`);
+    const dense = r.unit_shape.length === 1;
+    this.field('caption').textContent = `layer ${r.layer} (${r.layer_description}), class “${r.target_name}”, baseline ${r.baseline}, ${r.steps} steps: ${r.channels.length} ${dense ? 'units' : 'channels'}`;
+    drawSignedBars(
+      this.bars,
+      r.channels.map((v, k) => ({ label: `${dense ? 'unit' : 'channel'} ${k}`, value: v, title: formatSigned(v, 6) })),
+      { testid: 'channel' },
+    );
+    this.root.dataset.state = 'done';
+  }
+}
