@@ -23,6 +23,7 @@
 #include "igscope/model.h"
 #include "igscope/random.h"
 #include "igscope/tabular.h"
+#include "igscope/tabular_rows.h"
 #include "igscope/train/mse.h"
 #include "igscope/train/regression.h"
 
@@ -164,6 +165,30 @@ TEST_CASE("tabular information survives the model file and is validated", "[tabu
   nlohmann::json arch = named_architecture("fashion_cnn_v1");
   arch["tabular"] = info.to_json();
   CHECK_THROWS_WITH(Model(arch), Catch::Contains("'tabular' needs a flat input"));
+}
+
+TEST_CASE("raw rows: standardised and back, whole rows only, finite values, the value range", "[tabular]") {
+  TabularInfo info;
+  info.features = {"a", "b"};
+  info.mean = {10.0, -2.0};
+  info.std = {4.0, 0.5};
+  const Tensor raw = raw_rows(info, {14.0f, -2.0f, 2.0f, -3.0f});
+  REQUIRE(raw.shape() == Shape{2, 2});
+  const Tensor x = info.standardize(raw);
+  CHECK(x[0] == 1.0f);
+  CHECK(x[1] == 0.0f);
+  CHECK(x[2] == -2.0f);
+  CHECK(x[3] == -2.0f);
+  const Tensor back = unstandardize(info, x);
+  for (int64_t i = 0; i < raw.size(); ++i) CHECK(back[i] == raw[i]);
+  const ValueRange r = standardized_range(x);
+  CHECK(r.lo == -2.0);
+  CHECK(r.hi == 1.0);
+  CHECK_THROWS_WITH(raw_rows(info, {1.0f, 2.0f, 3.0f}), Catch::Contains("whole number of 2-feature rows, got 3 values"));
+  CHECK_THROWS_WITH(raw_rows(info, {}), Catch::Contains("got 0 values"));
+  CHECK_THROWS_WITH(raw_rows(info, {1.0f, NAN}), Catch::Contains("feature 'b' of row 0 is not a finite number"));
+  CHECK_THROWS_WITH(unstandardize(info, Tensor({1, 3})), Catch::Contains("rows [N, 2]"));
+  CHECK_THROWS_WITH(standardized_range(Tensor({1, 2})), Catch::Contains("constant"));
 }
 
 // y = 3 + 2 x0 - x1 exactly: a single dense layer must find it, in the
