@@ -505,7 +505,7 @@ async function main() {
     check('browser session ran to the end', false, e.stack || e.message);
   }
   try {
-    if (only !== 'widget') await viewsTests({ browser, url: isolated.url, root, cli, tmp, check, errors });
+    if (only !== 'widget') await viewsTests({ browser, url: isolated.url, plainUrl: plain.url, root, cli, tmp, check, errors });
   } catch (e) {
     check('views session ran to the end', false, e.stack || e.message);
   }

@@ -10,6 +10,7 @@ import path from 'node:path';
 
 const TOLERANCE = 1e-4;
 const MODEL = 'fashion_cnn_smelu.safetensors';
+const OTHER_MODEL = 'fashion_cnn_v1.safetensors';
 
 // max |a - b| over the largest |b|: the relative difference of two vectors.
 function relativeDiff(a, b) {
@@ -73,6 +74,19 @@ async function shownValues(page, prefix, names) {
   );
 }
 
+// Selects a model and waits for the layer view's result on it.
+async function switchModel(page, file) {
+  const before = await page.evaluate(() => document.getElementById('layer-view').dataset.requestId);
+  await page.selectOption('#model', file);
+  await page.waitForFunction(
+    ([file, before]) => window.igscope.model() === file && document.getElementById('layer-view').dataset.requestId !== before,
+    [file, before],
+    { timeout: 60000 },
+  );
+  await pageSettled(page);
+  await viewSettled(page, 'layer-view');
+}
+
 async function layerChecks(page, { root, cli, tmp, check }) {
   // A fixed test image and class, black baseline, 32 Gauss-Legendre steps.
   const sample = await page.evaluate(() => {
@@ -134,6 +148,25 @@ async function layerChecks(page, { root, cli, tmp, check }) {
       `Σ ${sum.toFixed(4)}, F(x) - F(x') ${span.toFixed(4)}`,
     );
   }
+  // Another model: the layer list and the conductances follow it.
+  await switchModel(page, OTHER_MODEL);
+  const other = await page.evaluate(() => ({
+    result: window.igscope.conductance(),
+    layers: Array.from(document.querySelectorAll('[data-testid=layer-select] option'), (o) => o.textContent),
+  }));
+  const nativeOther = runNative(
+    cli,
+    ['conductance', '--model', path.join(root, 'model_weights', OTHER_MODEL), '--input', `test:${index}`, '--layer',
+      String(other.result.layer), '--target', String(target), '--baseline', 'black', '--steps', '32', '--quadrature', 'gausslegendre'],
+    path.join(tmp, 'conductance-other.json'),
+  );
+  const dOther = relativeDiff(other.result.channels, nativeOther.channels);
+  check(
+    'layer view follows a model switch (its layers and igscope conductance on that model)',
+    other.layers.some((l) => l.includes('relu')) && dOther <= TOLERANCE,
+    `layer ${other.result.layer}, relative difference ${dOther.toExponential(2)}`,
+  );
+  await switchModel(page, MODEL);
   // It follows the page's controls: a new baseline recomputes the view.
   await page.selectOption('#baseline', 'white');
   await viewSettled(page, 'layer-view');
@@ -234,7 +267,37 @@ async function tabularChecks(page, { root, cli, tmp, check }) {
   }
 }
 
-export async function viewsTests({ browser, url, root, cli, tmp, check, errors }) {
+// Without COOP/COEP (the single-threaded build) the views compute too.
+async function plainChecks(browser, url, { root, cli, tmp, check, errors }) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`views (not isolated) console: ${msg.text()} (${msg.location().url || ''})`);
+  });
+  page.on('pageerror', (err) => errors.push(`views (not isolated) pageerror: ${err.message}`));
+  await page.goto(url);
+  await pageSettled(page);
+  await open(page, 'tabular-view');
+  await page.waitForFunction(() => document.getElementById('tabular-view').dataset.loaded === 'true', null, { timeout: 60000 });
+  await viewSettled(page, 'tabular-view');
+  const r = await page.evaluate(() => window.igscope.tabular());
+  const row = Number(await page.evaluate(() => document.querySelector('[data-testid=tabular-row]').value));
+  const native = runNative(
+    cli,
+    ['attribute', '--model', path.join(root, 'model_weights/diabetes_mlp.safetensors'), '--input', `diabetes:${row}`, '--method', 'ig',
+      '--baseline', 'mean', '--steps', '32', '--quadrature', 'gausslegendre'],
+    path.join(tmp, 'tabular-plain.json'),
+  );
+  const d = relativeDiff(r.attributions, native.attributions);
+  check('without COOP/COEP the tabular view computes and agrees with the native tool', d <= TOLERANCE, `relative difference ${d.toExponential(2)}`);
+  await open(page, 'layer-view');
+  await viewSettled(page, 'layer-view');
+  const c = await page.evaluate(() => window.igscope.conductance());
+  check('without COOP/COEP the layer view computes', c.channels.every(Number.isFinite) && c.channels.length > 0, `layer ${c.layer}`);
+  await context.close();
+}
+
+export async function viewsTests({ browser, url, plainUrl, root, cli, tmp, check, errors }) {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.on('console', (msg) => {
@@ -249,4 +312,5 @@ export async function viewsTests({ browser, url, root, cli, tmp, check, errors }
   await tabularChecks(page, env);
   check('the views show no error message', await page.locator('[role=alert]').isHidden());
   await context.close();
+  if (plainUrl) await plainChecks(browser, plainUrl, { ...env, errors });
 }
