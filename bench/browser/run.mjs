@@ -8,7 +8,8 @@
 //       [--chromium-arg ARG]... [--timeout-s 900]
 //
 // Needs build-web/public from `scripts/web build`. Exits non-zero when the
-// page fails or an igscope build cannot run.
+// page fails, throws an uncaught error, or an igscope build cannot run (a
+// TF.js backend that cannot start or compute is reported in the table).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg, cpus } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -127,7 +128,9 @@ async function main() {
     page.on('response', (r) => {
       if (r.status() >= 400) console.error(`[page] ${r.status()} ${r.url()}`);
     });
+    const pageErrors = [];
     page.on('pageerror', (e) => {
+      pageErrors.push(e.message);
       console.error(`[page error] ${e.message}`);
     });
     const loadBefore = loadavg();
@@ -150,6 +153,10 @@ async function main() {
     printTable(result);
     console.log(`wrote ${o.out}`);
     if (result.engines.some((e) => e.kind === 'igscope' && e.error)) failed = true;
+    if (pageErrors.length) {
+      console.error(`${pageErrors.length} uncaught error(s) in the page`);
+      failed = true;
+    }
   } catch (err) {
     console.error(String(err && err.stack ? err.stack : err));
     failed = true;
