@@ -19,7 +19,6 @@ the same test image, that the heatmap is a PNG of the documented size, and
 that bad parameters give clear errors.
 """
 import argparse
-import gzip
 import json
 import math
 import os
@@ -32,37 +31,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idx import read_idx  # noqa: E402
 import torch_model  # noqa: E402
+from quadrature_rules import rule  # noqa: E402
 
 TOLERANCE = 1e-4
 DATA_DIR = os.environ.get("IGSCOPE_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 
 def test_images():
-    with gzip.open(os.path.join(DATA_DIR, "t10k-images-idx3-ubyte.gz"), "rb") as f:
-        raw = f.read()
-    magic, n, h, w = struct.unpack(">IIII", raw[:16])
-    assert magic == 0x803 and (h, w) == (28, 28), (magic, h, w)
-    return np.frombuffer(raw[16:], dtype=np.uint8).reshape(n, h, w)
-
-
-def rule(name, n):
-    """Quadrature nodes and weights on [0, 1], from the definitions."""
-    k = np.arange(n, dtype=np.float64)
-    if name == "gausslegendre":
-        x, w = np.polynomial.legendre.leggauss(n)
-        return (x + 1) / 2, w / 2
-    if name == "riemann_left":
-        return k / n, np.full(n, 1.0 / n)
-    if name == "riemann_right":
-        return (k + 1) / n, np.full(n, 1.0 / n)
-    if name == "riemann_middle":
-        return (k + 0.5) / n, np.full(n, 1.0 / n)
-    if name == "riemann_trapezoid":
-        w = np.full(n + 1, 1.0 / n)
-        w[0] = w[-1] = 0.5 / n
-        return np.arange(n + 1) / n, w
-    raise ValueError(name)
+    return read_idx(os.path.join(DATA_DIR, "t10k-images-idx3-ubyte.gz"))
 
 
 def blur(img, sigma):

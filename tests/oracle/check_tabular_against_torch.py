@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_model  # noqa: E402
+from quadrature_rules import rule  # noqa: E402
 
 TOLERANCE = 1e-4
 R2_FLOOR = 0.40
@@ -34,20 +35,6 @@ DATA_DIR = os.environ.get("IGSCOPE_DIABETES_DIR", "/usr/lib/python3/dist-package
 def load_rows(name):
     with gzip.open(os.path.join(DATA_DIR, name), "rt") as f:
         return np.loadtxt(f, dtype=np.float64, ndmin=2)
-
-
-def rule(name, n):
-    k = np.arange(n, dtype=np.float64)
-    if name == "gausslegendre":
-        x, w = np.polynomial.legendre.leggauss(n)
-        return (x + 1) / 2, w / 2
-    if name == "riemann_trapezoid":
-        w = np.full(n + 1, 1.0 / n)
-        w[0] = w[-1] = 0.5 / n
-        return np.arange(n + 1) / n, w
-    if name == "riemann_middle":
-        return (k + 0.5) / n, np.full(n, 1.0 / n)
-    raise ValueError(name)
 
 
 def r2(p, y):
