@@ -19,7 +19,7 @@ export function isolationHeaders(isolated) {
 
 // Module scripts are MIME-checked and wasm streaming compilation needs
 // application/wasm: set both explicitly for files under publicDir.
-function mimeTypes() {
+export function mimeTypes() {
   const fix = (req, res, next) => {
     const path = (req.url || '').split('?')[0];
     if (path.endsWith('.mjs') || path.endsWith('.js')) res.setHeader('Content-Type', 'text/javascript');

@@ -6,23 +6,16 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { isolationHeaders, mimeTypes } from '../../web/vite.config.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const tfjsWasmDist = fileURLToPath(new URL('../../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url));
+const headers = isolationHeaders(true);
 
-const headers = {
-  'Cross-Origin-Opener-Policy': 'same-origin',
-  'Cross-Origin-Embedder-Policy': 'require-corp',
-  'Cross-Origin-Resource-Policy': 'same-origin',
-};
-
-// Explicit MIME types (module scripts are MIME-checked; streaming wasm
-// compilation needs application/wasm) and TF.js's .wasm files.
-function benchFiles() {
+// TF.js's .wasm files under /tfjs-wasm/.
+function tfjsWasmFiles() {
   const serve = (req, res, next) => {
     const path = (req.url || '').split('?')[0];
-    if (path.endsWith('.mjs') || path.endsWith('.js')) res.setHeader('Content-Type', 'text/javascript');
-    else if (path.endsWith('.wasm')) res.setHeader('Content-Type', 'application/wasm');
     const m = /^\/tfjs-wasm\/(tfjs-backend-wasm[a-z-]*\.wasm)$/.exec(path);
     if (m && existsSync(tfjsWasmDist + m[1])) {
       for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
@@ -33,7 +26,7 @@ function benchFiles() {
     next();
   };
   return {
-    name: 'igscope-bench-files',
+    name: 'igscope-bench-tfjs-wasm',
     configureServer(server) {
       server.middlewares.use(serve);
     },
@@ -50,6 +43,6 @@ export default defineConfig({
   worker: { format: 'es' },
   server: { headers, host: '127.0.0.1', hmr: false },
   preview: { headers, host: '127.0.0.1' },
-  plugins: [benchFiles()],
+  plugins: [mimeTypes(), tfjsWasmFiles()],
   logLevel: 'warn',
 });

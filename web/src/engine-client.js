@@ -16,6 +16,16 @@ function startWorker() {
   return new Worker(shim, { type: 'module' });
 }
 
+// A module result (a JSON string) as an object; text that is not JSON
+// becomes an {error}.
+export function parseResult(text) {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    return { error: 'the module returned a result that is not JSON' };
+  }
+}
+
 export class EngineClient {
   constructor({ base }) {
     this.worker = startWorker();

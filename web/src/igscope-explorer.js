@@ -7,7 +7,7 @@
 // package's own files (wasm/, models/, data/ next to src/) and the URLs given
 // in the attributes. Styles live in a shadow root: the host page's CSS
 // neither reaches in nor leaks out.
-import { EngineClient } from './engine-client.js';
+import { EngineClient, parseResult } from './engine-client.js';
 import { drawHeatmap, flatten } from './heatmap.js';
 import { PIXELS, drawGray, invert, toGray28 } from './image-input.js';
 import { fetchModel, fetchSample } from './models.js';
@@ -116,12 +116,7 @@ class SharedEngine {
     const f = this.inFlight;
     if (!f || f.id !== id) return;
     this.inFlight = null;
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      json = { error: 'the module returned a result that is not JSON' };
-    }
+    const json = parseResult(text);
     if (!json.cancelled) f.widget.engineResult(f.job, json);
     this.pump();
   }

@@ -2,7 +2,8 @@
 // each channel of a chosen hidden layer) for the page's current input,
 // class, output and baseline, with the layer's completeness: the sum of the
 // conductances against F(x) - F(x'). Computes only while the view is open.
-import { drawSignedBars, formatSigned } from './signed-bars.js';
+import { drawSignedBars, formatSigned, showValue } from './signed-bars.js';
+import { parseResult } from './engine-client.js';
 
 const PATH_METHODS = new Set(['ig', 'smoothgrad_ig', 'guidedig', 'blurig']);
 
@@ -84,12 +85,7 @@ export class LayerView {
   }
 
   receive(id, text) {
-    let r;
-    try {
-      r = JSON.parse(text);
-    } catch (e) {
-      r = { error: 'the module returned a result that is not JSON' };
-    }
+    const r = parseResult(text);
     if (r.cancelled) return;
     this.root.dataset.resultId = String(id);
     if (r.error) {
@@ -98,11 +94,7 @@ export class LayerView {
       return;
     }
     this.result = r;
-    const set = (name, value, text) => {
-      const el = this.field(name);
-      el.textContent = text;
-      el.dataset.value = value === null || value === undefined ? '' : String(value);
-    };
+    const set = (name, value, text) => showValue(this.field(name), value, text);
     const span = Math.abs(r.f_input - r.f_baseline);
     set('f-input', r.f_input, r.f_input.toFixed(4));
     set('f-baseline', r.f_baseline, r.f_baseline.toFixed(4));

@@ -6,7 +6,7 @@ import { LayerView } from './layer-view.js';
 import { TabularView } from './tabular-view.js';
 import { bindControls, currentRequest, number, refreshControls, usesBaseline } from './controls.js';
 import { downloadCanvas, downloadJson } from './downloads.js';
-import { EngineClient } from './engine-client.js';
+import { EngineClient, parseResult } from './engine-client.js';
 import { MODES, drawHeatmap, flatten } from './heatmap.js';
 import { decodeImageFile, drawGray, invert, toGray28, transform } from './image-input.js';
 import { MODELS, fetchModel, fetchSample, stack } from './models.js';
@@ -224,12 +224,7 @@ function requestGallery() {
 }
 
 function onExplain(id, text) {
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    json = { error: 'the module returned a result that is not JSON' };
-  }
+  const json = parseResult(text);
   if (json.cancelled) return;
   $('status').dataset.resultId = String(id);
   if (json.error) {
@@ -244,12 +239,7 @@ function onExplain(id, text) {
 }
 
 function onGalleryItem(id, key, text) {
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    json = { error: 'not JSON' };
-  }
+  const json = parseResult(text);
   if (json.cancelled) return;
   gallery.add(key, json, renderOptions());
 }

@@ -27,3 +27,9 @@ export function formatSigned(v, digits = 4) {
   const text = a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(digits - 1) : v.toFixed(digits);
   return v > 0 ? `+${text}` : text;
 }
+
+// Shows `text` in el and keeps the exact value in data-value (empty for none).
+export function showValue(el, value, text) {
+  el.textContent = text;
+  el.dataset.value = value === null || value === undefined ? '' : String(value);
+}

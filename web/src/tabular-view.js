@@ -5,7 +5,8 @@
 // standardises the raw rows with the statistics the model file stores.
 // Loaded when first opened.
 import { fetchModel } from './models.js';
-import { drawSignedBars, formatSigned } from './signed-bars.js';
+import { drawSignedBars, formatSigned, showValue } from './signed-bars.js';
+import { parseResult } from './engine-client.js';
 
 export const TABULAR_BASELINES = {
   mean: 'the training split’s means',
@@ -112,12 +113,7 @@ export class TabularView {
   }
 
   receive(id, text) {
-    let r;
-    try {
-      r = JSON.parse(text);
-    } catch (e) {
-      r = { error: 'the module returned a result that is not JSON' };
-    }
+    const r = parseResult(text);
     if (r.cancelled) return;
     this.root.dataset.resultId = String(id);
     if (r.error) {
@@ -127,11 +123,7 @@ export class TabularView {
     }
     this.result = r;
     const a = r.attributions.flat(Infinity);
-    const set = (name, value, text) => {
-      const el = this.q(name);
-      el.textContent = text;
-      el.dataset.value = value === null || value === undefined ? '' : String(value);
-    };
+    const set = (name, value, text) => showValue(this.q(name), value, text);
     set('prediction', r.prediction, r.prediction.toFixed(3));
     set('measured', this.row.target, `${this.row.target} (row ${this.row.index})`);
     set('f-baseline', r.f_baseline, r.f_baseline.toFixed(3));
