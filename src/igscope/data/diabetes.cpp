@@ -5,8 +5,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include <zlib.h>
-
+#include "igscope/data/gzip_file.h"
 #include "igscope/error.h"
 
 namespace igscope {
@@ -16,31 +15,10 @@ namespace {
 constexpr const char* kDefaultDir = "/usr/lib/python3/dist-packages/sklearn/datasets/data";
 constexpr int64_t kFeatures = 10;
 
-std::string read_text(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error("cannot open '" + path + "': no such file");
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error("cannot open '" + path + "'");
-  std::string out;
-  char buf[1 << 14];
-  for (;;) {
-    const int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int err = 0;
-      const std::string msg = gzerror(f, &err);
-      gzclose(f);
-      throw Error("'" + path + "' is not a readable gzip file (" + msg + ")");
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(f);
-  return out;
-}
-
 // The non-empty lines' numbers, each line checked to hold `per_line` finite numbers.
 std::vector<std::vector<double>> read_rows(const std::string& path, size_t per_line) {
-  std::istringstream text(read_text(path));
+  const std::vector<uint8_t> bytes = read_maybe_gzip(path);
+  std::istringstream text(std::string(bytes.begin(), bytes.end()));
   std::vector<std::vector<double>> rows;
   std::string line;
   int64_t line_no = 0;

@@ -4,8 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include <zlib.h>
-
+#include "igscope/data/gzip_file.h"
 #include "igscope/error.h"
 
 namespace igscope {
@@ -15,29 +14,6 @@ namespace {
 constexpr uint32_t kImageMagic = 0x00000803;  // unsigned byte, 3 dimensions
 constexpr uint32_t kLabelMagic = 0x00000801;  // unsigned byte, 1 dimension
 constexpr const char* kDefaultDir = "/usr/share/datasets/fashion-mnist";
-
-// The whole (decompressed) content of a file; gzip is detected by zlib, plain files pass through.
-std::vector<uint8_t> read_maybe_gzip(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw Error("cannot open '" + path + "': no such file");
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error("cannot open '" + path + "'");
-  std::vector<uint8_t> out;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    const int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int err = 0;
-      const std::string msg = gzerror(f, &err);
-      gzclose(f);
-      throw Error("'" + path + "' is not a readable gzip file (" + msg + ")");
-    }
-    if (n == 0) break;
-    out.insert(out.end(), buf, buf + n);
-  }
-  gzclose(f);
-  return out;
-}
 
 uint32_t read_u32_be(const std::vector<uint8_t>& b, size_t at) {
   return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) | uint32_t{b[at + 3]};
