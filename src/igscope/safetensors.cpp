@@ -116,7 +116,7 @@ SafetensorsContents parse_safetensors(const uint8_t* bytes, size_t size) {
                                            std::to_string(end - begin));
     spans.push_back({name, begin, end});
     Tensor t(shape);
-    if (expected) std::memcpy(t.data(), data + begin, expected);
+    if (expected) std::memcpy(t.data(), data + begin, static_cast<size_t>(expected));
     out.tensors.emplace(name, std::move(t));
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
@@ -139,7 +139,7 @@ std::vector<uint8_t> serialize_safetensors(const std::vector<std::pair<std::stri
   }
   std::string text = header.dump();
   while ((8 + text.size()) % 8 != 0) text.push_back(' ');
-  std::vector<uint8_t> out(8 + text.size() + offset);
+  std::vector<uint8_t> out(8 + text.size() + static_cast<size_t>(offset));
   const uint64_t n = text.size();
   for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<uint8_t>(n >> (8 * i));
   std::memcpy(out.data() + 8, text.data(), text.size());
@@ -158,7 +158,7 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
     throw ModelFileError(K::Io, "'" + path + "' is not a regular file");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw ModelFileError(K::Io, "cannot open '" + path + "'");
-  const std::streamsize size = f.tellg();
+  const std::streamsize size = static_cast<std::streamsize>(f.tellg());
   if (size < 0) throw ModelFileError(K::Io, "cannot read '" + path + "'");
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   f.seekg(0);

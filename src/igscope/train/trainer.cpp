@@ -15,7 +15,7 @@ namespace igscope {
 
 namespace {
 void shuffle(std::vector<int64_t>& v, Rng& rng) {
-  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(i)]);
+  for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<size_t>(rng.below(i))]);
 }
 }  // namespace
 
@@ -43,8 +43,9 @@ std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const 
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
   std::iota(order.begin(), order.end(), 0);
   shuffle(order, rng);
-  const std::vector<int64_t> validation(order.begin(), order.begin() + o.validation_size);
-  std::vector<int64_t> train(order.begin() + o.validation_size, order.end());
+  const auto split = order.begin() + static_cast<std::ptrdiff_t>(o.validation_size);
+  const std::vector<int64_t> validation(order.begin(), split);
+  std::vector<int64_t> train(split, order.end());
 
   Adam adam(model, o.lr);
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + o.batch_size - 1) / o.batch_size;
