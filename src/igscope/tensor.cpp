@@ -45,10 +45,12 @@ void Tensor::AlignedFree::operator()(float* p) const { std::free(p); }
 
 Tensor::Tensor(Shape shape) : Tensor(std::move(shape), 0.0f) {}
 
-Tensor::Tensor(Shape shape, float fill_value)
-    : shape_(std::move(shape)), size_(shape_numel(shape_)), data_(allocate_aligned(size_)) {
-  fill(fill_value);
-}
+Tensor::Tensor(Shape shape, float fill_value) : Tensor(std::move(shape), Uninitialized{}) { fill(fill_value); }
+
+Tensor::Tensor(Shape shape, Uninitialized)
+    : shape_(std::move(shape)), size_(shape_numel(shape_)), data_(allocate_aligned(size_)) {}
+
+Tensor Tensor::uninitialized(Shape shape) { return Tensor(std::move(shape), Uninitialized{}); }
 
 Tensor::Tensor(const Tensor& other)
     : shape_(other.shape_), size_(other.size_), data_(allocate_aligned(other.size_)) {

@@ -30,6 +30,10 @@ class Tensor {
   explicit Tensor(Shape shape);  // zero-filled
   Tensor(Shape shape, float fill);
   Tensor(std::initializer_list<int64_t> shape) : Tensor(Shape(shape)) {}
+  // Storage left uninitialised: for outputs that a kernel writes in full
+  // (every backend op does, except the documented accumulating ones), so the
+  // memory is not written twice.
+  static Tensor uninitialized(Shape shape);
 
   Tensor(const Tensor& other);
   Tensor& operator=(const Tensor& other);
@@ -61,6 +65,8 @@ class Tensor {
   void reshape(Shape shape);
 
  private:
+  struct Uninitialized {};
+  Tensor(Shape shape, Uninitialized);
   struct AlignedFree {
     void operator()(float* p) const;
   };

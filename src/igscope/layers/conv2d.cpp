@@ -55,7 +55,7 @@ int64_t Conv2d::multiply_adds(const Shape& in) const {
 
 Tensor Conv2d::forward(const Tensor& in, Backend& backend, Mode mode) {
   const Conv2dGeometry g = geometry(in.shape());
-  Tensor out(output_shape(in.shape()));
+  Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   const Tensor& w = params_[0].value;
   const Tensor& b = params_[1].value;
   backend.conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), {w.content_id(), b.content_id()});
@@ -67,7 +67,7 @@ Tensor Conv2d::forward(const Tensor& in, Backend& backend, Mode mode) {
 Tensor Conv2d::backward_input(const Tensor& dout, Backend& backend) {
   const Conv2dGeometry g = geometry(input_shape_);
   check_shape(dout, output_shape(input_shape_), "conv2d backward");
-  Tensor din(input_shape_);
+  Tensor din = Tensor::uninitialized(input_shape_);
   const Tensor& w = params_[0].value;
   backend.conv2d_backward_input(g, dout.data(), w.data(), din.data(), {w.content_id(), 0});
   return din;

@@ -24,7 +24,7 @@ int64_t Dense::multiply_adds(const Shape& in) const {
 }
 
 Tensor Dense::forward(const Tensor& in, Backend& backend, Mode mode) {
-  Tensor out(output_shape(in.shape()));
+  Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   batch_ = in.dim(0);
   const Tensor& w = params_[0].value;
   const Tensor& b = params_[1].value;
@@ -36,7 +36,7 @@ Tensor Dense::forward(const Tensor& in, Backend& backend, Mode mode) {
 
 Tensor Dense::backward_input(const Tensor& dout, Backend& backend) {
   check_shape(dout, {batch_, out_f_}, "dense backward");
-  Tensor din({batch_, in_f_});
+  Tensor din = Tensor::uninitialized({batch_, in_f_});
   const Tensor& w = params_[0].value;
   backend.dense_backward_input(batch_, in_f_, out_f_, dout.data(), w.data(), din.data(), {w.content_id(), 0});
   return din;

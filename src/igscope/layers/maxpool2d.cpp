@@ -37,7 +37,7 @@ Shape MaxPool2d::output_shape(const Shape& in) const {
 
 Tensor MaxPool2d::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
   const Pool2dGeometry g = geometry(in.shape());
-  Tensor out(output_shape(in.shape()));
+  Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   argmax_.resize(static_cast<size_t>(out.size()));
   backend.maxpool2d_forward(g, in.data(), out.data(), argmax_.data());
   input_shape_ = in.shape();
@@ -46,7 +46,7 @@ Tensor MaxPool2d::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
 
 Tensor MaxPool2d::backward_input(const Tensor& dout, Backend& backend) {
   check_shape(dout, output_shape(input_shape_), "maxpool2d backward");
-  Tensor din(input_shape_);
+  Tensor din = Tensor::uninitialized(input_shape_);
   backend.maxpool2d_backward(geometry(input_shape_), dout.data(), argmax_.data(), din.data());
   return din;
 }

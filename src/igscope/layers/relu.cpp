@@ -3,7 +3,7 @@
 namespace igscope {
 
 Tensor ReLU::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
-  Tensor out(in.shape());
+  Tensor out = Tensor::uninitialized(in.shape());
   backend.relu_forward(in.size(), in.data(), out.data());
   output_ = out;
   return out;
@@ -11,7 +11,7 @@ Tensor ReLU::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
 
 Tensor ReLU::backward_input(const Tensor& dout, Backend& backend) {
   check_shape(dout, output_.shape(), "relu backward");
-  Tensor din(dout.shape());
+  Tensor din = Tensor::uninitialized(dout.shape());
   backend.relu_backward(dout.size(), output_.data(), dout.data(), din.data());
   return din;
 }

@@ -13,7 +13,7 @@ SmeLU::SmeLU(double beta) : beta_(beta) {
 
 Tensor SmeLU::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
   input_ = in;
-  Tensor out(in.shape());
+  Tensor out = Tensor::uninitialized(in.shape());
   const float b = static_cast<float>(beta_);
   const float inv4b = static_cast<float>(0.25 / beta_);
   const float* x = in.data();
@@ -30,7 +30,7 @@ Tensor SmeLU::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
 
 Tensor SmeLU::backward_input(const Tensor& dout, Backend& /*backend*/) {
   check_shape(dout, input_.shape(), "smelu backward");
-  Tensor din(dout.shape());
+  Tensor din = Tensor::uninitialized(dout.shape());
   const float b = static_cast<float>(beta_);
   const float inv2b = static_cast<float>(0.5 / beta_);
   const float* x = input_.data();
