@@ -32,13 +32,13 @@
 #endif
 #include "igscope/error.h"
 #include "igscope/model.h"
+#include "backend_compare.h"
 
 using namespace igscope;
 using namespace igscope::testing;
 
 namespace {
 
-constexpr double kTolerance = 1e-5;
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 std::vector<std::string> backends_under_test() {
@@ -53,29 +53,6 @@ std::vector<std::string> backends_under_test() {
     if (name != "reference") names.push_back(name);
   }
   return names;
-}
-
-// Accumulating ops start from the same random values in both runs.
-// The scale is max(floor, max |want|).
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
-                  double tolerance = kTolerance, double floor = 1.0) {
-  REQUIRE(got.size() == want.size());
-  double scale = floor, worst = 0.0;
-  size_t not_finite = 0;
-  for (float w : want) scale = std::max(scale, static_cast<double>(std::abs(w)));
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i])) ++not_finite;
-    else worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want[i]));
-  }
-  INFO(what << ": max |difference| " << worst << ", scale " << scale);
-  CHECK(not_finite == 0);  // an element left at NaN was never written
-  CHECK(worst <= tolerance * scale);
-}
-
-std::vector<float> random_vector(int64_t n, Rng& rng) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = static_cast<float>(rng.uniform(-1, 1));
-  return v;
 }
 
 // One backend configuration under test: a name, a thread count, and whether
@@ -96,15 +73,6 @@ std::vector<Variant> variants_under_test() {
     for (int threads : {1, 2})
       for (bool keyed : {false, true}) v.push_back({name, threads, keyed});
   return v;
-}
-
-// Distinct keys per test case: real keys come from Tensor::content_id(),
-// which never repeats; these only need to differ between weight sets here.
-ParamsKey next_key(bool keyed) {
-  static uint64_t counter = uint64_t{1} << 62;
-  if (!keyed) return {};
-  counter += 2;
-  return {counter, counter + 1};
 }
 
 std::string describe(const Conv2dGeometry& g) {
@@ -238,19 +206,6 @@ TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[back
 }
 
 namespace {
-
-nlohmann::json odd_cnn() {
-  return nlohmann::json::parse(R"({"name": "odd_cnn", "input": [11, 10, 3], "layers": [
-    {"type": "conv2d", "out_channels": 17, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]},
-    {"type": "relu"},
-    {"type": "maxpool2d", "kernel": [2, 2], "stride": [2, 2]},
-    {"type": "conv2d", "out_channels": 33, "kernel": [3, 2], "stride": [2, 1], "padding": [1, 0]},
-    {"type": "relu"},
-    {"type": "flatten"},
-    {"type": "dense", "out_features": 19},
-    {"type": "relu"},
-    {"type": "dense", "out_features": 4}]})");
-}
 
 struct ForwardBackward {
   std::vector<float> out, grad;

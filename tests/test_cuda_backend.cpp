@@ -33,6 +33,7 @@
 #endif
 #include "igscope/error.h"
 #include "igscope/model.h"
+#include "backend_compare.h"
 
 using namespace igscope;
 using namespace igscope::testing;
@@ -75,50 +76,6 @@ std::unique_ptr<CudaBackend> cuda_or_skip() {
   CHECK_THROWS_WITH(make_backend("cuda"), Catch::Contains("no CUDA device: "));
   return nullptr;
 }
-
-// max |got - want| <= tolerance * max(floor, max |want|), every element written.
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
-                  double tolerance = 1e-5, double floor = 1.0) {
-  REQUIRE(got.size() == want.size());
-  double scale = floor, worst = 0.0;
-  size_t not_finite = 0;
-  for (float w : want) scale = std::max(scale, static_cast<double>(std::abs(w)));
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (!std::isfinite(got[i])) ++not_finite;
-    else worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want[i]));
-  }
-  INFO(what << ": max |difference| " << worst << ", scale " << scale);
-  CHECK(not_finite == 0);
-  CHECK(worst <= tolerance * scale);
-}
-
-std::vector<float> random_vector(int64_t n, Rng& rng) {
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = static_cast<float>(rng.uniform(-1, 1));
-  return v;
-}
-
-ParamsKey next_key(bool keyed) {
-  static uint64_t counter = uint64_t{1} << 61;
-  if (!keyed) return {};
-  counter += 2;
-  return {counter, counter + 1};
-}
-
-nlohmann::json odd_cnn() {
-  return nlohmann::json::parse(R"({"name": "odd_cnn", "input": [11, 10, 3], "layers": [
-    {"type": "conv2d", "out_channels": 17, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]},
-    {"type": "relu"},
-    {"type": "maxpool2d", "kernel": [2, 2], "stride": [2, 2]},
-    {"type": "conv2d", "out_channels": 33, "kernel": [3, 2], "stride": [2, 1], "padding": [1, 0]},
-    {"type": "relu"},
-    {"type": "flatten"},
-    {"type": "dense", "out_features": 19},
-    {"type": "relu"},
-    {"type": "dense", "out_features": 4}]})");
-}
-
-std::vector<float> to_vector(const Tensor& t) { return std::vector<float>(t.data(), t.data() + t.size()); }
 
 }  // namespace
 

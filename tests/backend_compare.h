@@ -1,0 +1,71 @@
+#pragma once
+// What the backend tests share: comparison against the reference backend
+// with every output element required to be written, random inputs, distinct
+// ParamsKeys, and an odd-shaped CNN.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "igscope/backend/backend.h"
+#include "igscope/random.h"
+#include "igscope/tensor.h"
+
+namespace igscope::testing {
+
+// max |got - want| <= tolerance * max(floor, max |want|), and no element left
+// non-finite: outputs are pre-filled with NaN, so an element a kernel forgets
+// fails here.
+inline void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
+                         double tolerance = 1e-5, double floor = 1.0) {
+  REQUIRE(got.size() == want.size());
+  double scale = floor, worst = 0.0;
+  size_t not_finite = 0;
+  for (float w : want) scale = std::max(scale, static_cast<double>(std::abs(w)));
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) ++not_finite;
+    else worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want[i]));
+  }
+  INFO(what << ": max |difference| " << worst << ", scale " << scale);
+  CHECK(not_finite == 0);  // an element left at NaN was never written
+  CHECK(worst <= tolerance * scale);
+}
+
+inline std::vector<float> random_vector(int64_t n, Rng& rng) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = static_cast<float>(rng.uniform(-1, 1));
+  return v;
+}
+
+inline std::vector<float> to_vector(const Tensor& t) { return std::vector<float>(t.data(), t.data() + t.size()); }
+
+// Distinct keys for every call in the program: real keys come from
+// Tensor::content_id(), which never repeats; these only need to differ
+// between weight sets. Unkeyed: the default (unknown) key.
+inline ParamsKey next_key(bool keyed) {
+  static uint64_t counter = uint64_t{1} << 62;
+  if (!keyed) return {};
+  counter += 2;
+  return {counter, counter + 1};
+}
+
+// A small CNN with odd sizes, a non-square kernel, stride 2 and no padding.
+inline nlohmann::json odd_cnn() {
+  return nlohmann::json::parse(R"({"name": "odd_cnn", "input": [11, 10, 3], "layers": [
+    {"type": "conv2d", "out_channels": 17, "kernel": [3, 3], "stride": [1, 1], "padding": [1, 1]},
+    {"type": "relu"},
+    {"type": "maxpool2d", "kernel": [2, 2], "stride": [2, 2]},
+    {"type": "conv2d", "out_channels": 33, "kernel": [3, 2], "stride": [2, 1], "padding": [1, 0]},
+    {"type": "relu"},
+    {"type": "flatten"},
+    {"type": "dense", "out_features": 19},
+    {"type": "relu"},
+    {"type": "dense", "out_features": 4}]})");
+}
+
+}  // namespace igscope::testing
