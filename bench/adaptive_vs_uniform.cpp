@@ -30,6 +30,7 @@
 #include "igscope/data/fashion_mnist.h"
 #include "igscope/error.h"
 #include "igscope/model.h"
+#include "igscope/statistics.h"
 
 using namespace igscope;
 
@@ -40,20 +41,6 @@ struct Stats {
   double adaptive_seconds = 0.0, uniform_seconds = 0.0;  // wall time of the adaptive runs; of the hindsight-n uniform runs
   int adaptive_failed = 0, uniform_failed = 0, adaptive_fewer = 0, ties = 0;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos)), hi = static_cast<size_t>(std::ceil(pos));
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? std::nan("") : s / static_cast<double>(v.size());
-}
 
 std::vector<int64_t> uniform_grid(int64_t max_steps) {
   std::vector<int64_t> g;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "igscope/error.h"
+#include "igscope/statistics.h"
 
 namespace igscope {
 
@@ -30,20 +31,6 @@ Tensor mean_of(const std::vector<Tensor>& ts) {
   for (const Tensor& t : ts)
     for (int64_t i = 0; i < m.size(); ++i) m[i] += t[i] / static_cast<float>(ts.size());
   return m;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(pos)), hi = static_cast<size_t>(std::ceil(pos));
-  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-}
-
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return v.empty() ? std::nan("") : s / static_cast<double>(v.size());
 }
 
 // JSON has no NaN or infinity: they travel as null.
