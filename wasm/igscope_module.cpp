@@ -9,6 +9,7 @@
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -71,10 +72,9 @@ class Engine {
   std::string predict(const val& pixels) {
     return guarded([&] {
       const Tensor x = input_tensor(pixels, "the input");
-      igscope::AttributionRequest req;
-      req.method = igscope::Method::Gradient;
-      const igscope::Explanation e = igscope::explain(*model_, *backend_, x, req);
-      return json{{"outputs", e.outputs}, {"probabilities", e.probabilities}, {"predicted", e.predicted}};
+      const std::vector<double> outputs = igscope::model_outputs(*model_, *backend_, x);
+      const auto predicted = std::max_element(outputs.begin(), outputs.end()) - outputs.begin();
+      return json{{"outputs", outputs}, {"probabilities", igscope::softmax(outputs)}, {"predicted", predicted}};
     });
   }
 

@@ -44,12 +44,7 @@ Explanation explain(Model& model, Backend& backend, const Tensor& input, const A
   Explanation e;
   e.outputs = model_outputs(model, backend, x);
   e.predicted = std::max_element(e.outputs.begin(), e.outputs.end()) - e.outputs.begin();
-  {
-    const double mx = e.outputs[static_cast<size_t>(e.predicted)];
-    double z = 0.0;
-    for (double v : e.outputs) z += std::exp(v - mx);
-    for (double v : e.outputs) e.probabilities.push_back(std::exp(v - mx) / z);
-  }
+  e.probabilities = softmax(e.outputs);
   e.target = req.target < 0 ? e.predicted : req.target;
   if (req.target < -1)
     throw Error("target class " + std::to_string(req.target) + " is out of range (-1 means the predicted class)");

@@ -141,4 +141,14 @@ void check_sample(const Tensor& t, const Shape& shape, const std::string& what) 
                   std::to_string(i));
 }
 
+std::vector<double> softmax(const std::vector<double>& outputs) {
+  std::vector<double> p;
+  if (outputs.empty()) return p;
+  const double mx = *std::max_element(outputs.begin(), outputs.end());
+  double z = 0.0;
+  for (double v : outputs) z += std::exp(v - mx);
+  for (double v : outputs) p.push_back(std::exp(v - mx) / z);
+  return p;
+}
+
 }  // namespace igscope

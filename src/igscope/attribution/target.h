@@ -81,6 +81,8 @@ class FunctionTarget final : public TargetFunction {
 // The model's outputs for one input sample [1, ...] (evaluation mode), and
 // the index of the largest output (the predicted class).
 std::vector<double> model_outputs(Model& model, Backend& backend, const Tensor& input);
+// Softmax of a model's outputs (computed stably, in double).
+std::vector<double> softmax(const std::vector<double>& outputs);
 int64_t predicted_class(Model& model, Backend& backend, const Tensor& input);
 
 // Evaluates `f` at `count` points in chunks of at most `batch_size` points, so
