@@ -17,7 +17,7 @@ namespace {
 // WebAssembly has no pause instruction, so an iteration there is a bare
 // atomic load, and waking a sleeping worker (Atomics.wait / notify) costs
 // more: 200,000 polls made the 2-thread IG of the wasm benchmark 3% faster
-// than 4,000 (interleaved runs, medians 17.7 against 18.2 ms).
+// than 4,000 (interleaved runs under node, medians 17.8 against 18.3 ms).
 #ifdef __EMSCRIPTEN__
 constexpr int kSpinIterations = 200000;
 #else
