@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <string>
 #include <filesystem>
 #include <fstream>
 
@@ -38,10 +39,14 @@ void write_raw(const fs::path& p, const std::vector<uint8_t>& bytes) {
                                            static_cast<std::streamsize>(bytes.size()));
 }
 
+// A directory of its own for each test, also when ctest runs the test cases as
+// parallel processes: mkdtemp picks a name no other process holds.
 struct TempDir {
   fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("igscope_idx_" + std::to_string(std::rand()))) {
-    fs::create_directories(path);
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "igscope_idx_XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
   }
   ~TempDir() { fs::remove_all(path); }
 };
