@@ -100,6 +100,11 @@ TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
       {5, 8, 7, 3, 37, 3, 2, 2, 1, 1, 0},      // 37 outputs: a partial register panel
       {2, 10, 10, 17, 70, 3, 3, 2, 2, 0, 0},   // stride 2, pad 0, several panels with a tail
       {1, 1, 1, 4, 5, 3, 3, 1, 1, 1, 1},       // a 1x1 image under a padded 3x3 kernel
+      // Winograd F(2x2, 3x3) in the simd backend (both directions): odd sizes
+      // (tiles cut by the border), many tiles over several tasks, one pixel.
+      {3, 5, 7, 16, 48, 3, 3, 1, 1, 1, 1},
+      {17, 6, 6, 32, 16, 3, 3, 1, 1, 1, 1},
+      {2, 1, 1, 16, 32, 3, 3, 1, 1, 1, 1},
   };
   for (const Variant& v : variants_under_test()) {
     auto be = make_backend(v.name, v.threads);
@@ -133,6 +138,24 @@ TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
       expect_close(dw_got, dw_want, "backward_params weight");
       expect_close(db_got, db_want, "backward_params bias");
     }
+  }
+}
+
+TEST_CASE("the simd backend runs 3x3 stride-1 pad-1 convolutions as Winograd F(2x2, 3x3)", "[backend][simd]") {
+  // The conv2d test above compares them with the reference; this makes sure
+  // that comparison covers the Winograd path and the direct one.
+  const Conv2dGeometry conv2{32, 14, 14, 32, 64, 3, 3, 1, 1, 1, 1}, conv3{32, 7, 7, 64, 128, 3, 3, 1, 1, 1, 1};
+  for (bool backward : {false, true}) {
+    CHECK(SimdBackend::uses_winograd(conv2, backward));
+    CHECK(SimdBackend::uses_winograd(conv3, backward));
+    CHECK(SimdBackend::uses_winograd({3, 5, 7, 16, 48, 3, 3, 1, 1, 1, 1}, backward));
+  }
+  const Conv2dGeometry conv1{32, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1}, strided{3, 7, 9, 16, 16, 3, 3, 2, 2, 1, 1},
+      unpadded{1, 9, 11, 16, 16, 3, 3, 1, 1, 0, 0};
+  for (bool backward : {false, true}) {
+    CHECK_FALSE(SimdBackend::uses_winograd(conv1, backward));  // one channel in (forward) or out (gradient)
+    CHECK_FALSE(SimdBackend::uses_winograd(strided, backward));
+    CHECK_FALSE(SimdBackend::uses_winograd(unpadded, backward));
   }
 }
 

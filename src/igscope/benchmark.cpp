@@ -8,6 +8,7 @@
 #include "igscope/attribution/target.h"
 #include "igscope/backend/backend.h"
 #include "igscope/backend/thread_pool.h"
+#include "igscope/backend/timed.h"
 #include "igscope/error.h"
 
 namespace igscope {
@@ -89,6 +90,21 @@ IgBenchmark benchmark_ig(Model& model, const Tensor& image, const IgBenchmarkOpt
   r.ig_repeats = static_cast<int>(ig_ms.size());
   r.flops_per_ig = 2.0 * static_cast<double>(r.multiply_adds) * static_cast<double>(2 * options.steps + 2);
   r.gap = last.gap;
+
+  if (options.profile) {
+    TimedBackend timed(*backend);
+    ModelTarget timed_target(model, timed, r.target_class);
+    const auto profiled_ms = time_repeats([&] { integrated_gradients(timed_target, x, baseline, ig); },
+                                          options.min_seconds, options.min_repeats);
+    const double runs = static_cast<double>(profiled_ms.size());
+    double total = 0.0;
+    for (double ms : profiled_ms) total += ms;
+    r.ms_per_profiled_ig = total / runs;
+    for (int op = 0; op < TimedBackend::kOps; ++op) {
+      const auto o = static_cast<TimedBackend::Op>(op);
+      if (timed.calls(o) > 0) r.ops.emplace_back(TimedBackend::op_name(o), timed.ms(o) / runs);
+    }
+  }
   return r;
 }
 

@@ -11,6 +11,8 @@
 // and the baseline forward: 2 * M * (2 n + 2).
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "igscope/model.h"
 #include "igscope/tensor.h"
@@ -25,6 +27,7 @@ struct IgBenchmarkOptions {
   int64_t target_class = -1;  // -1: the class the model predicts for the image
   double min_seconds = 1.0;   // keep repeating each measurement at least this long
   int min_repeats = 5;        // and at least this many times
+  bool profile = false;       // also time each kind of backend op (IgBenchmark::ops)
 };
 
 struct IgBenchmark {
@@ -40,6 +43,11 @@ struct IgBenchmark {
   double gflops_forward() const { return flops_forward_batch / (ms_forward_batch * 1e6); }
   double gflops_ig() const { return flops_per_ig / (ms_per_ig * 1e6); }
   double gap = 0.0;                 // the completeness gap of the IG it timed
+  // With options.profile: IG runs repeated through a TimedBackend, the mean
+  // ms per IG of each kind of op that ran, and of the whole IG; what the ops
+  // do not account for is the work between kernels.
+  std::vector<std::pair<std::string, double>> ops;
+  double ms_per_profiled_ig = 0.0;
 };
 
 // image: one sample of the model's input shape ([1, ...] or without the

@@ -4,141 +4,30 @@
 #include <cstring>
 #include <tuple>
 
-#include "igscope/backend/simd_vec.h"
+#include "igscope/backend/simd_gemm.h"
+#include "igscope/backend/simd_winograd.h"
 #include "igscope/error.h"
 
 namespace igscope {
 
+using simd::ceil_div;
+using simd::dot_tile;
+using simd::gemm_tile;
+using simd::kTasksPerThread;
+using simd::pack_b;
+using simd::pack_bias;
+using simd::kDotMR;
 using simd::kLanes;
+using simd::kMaxTile;
+using simd::kMR;
+using simd::kNR;
 using simd::Vec;
 
-namespace {
-
-// Register tile of the GEMM micro-kernel: kMR rows by kNV vectors (kNR
-// columns) of accumulators, which must fit the register file with room for
-// kNV weight vectors and one broadcast: 16 of 32 zmm (AVX-512), 12 of 16
-// ymm (AVX2). For simd128, V8 has 16 xmm registers and keeps some for
-// itself: 4 x 2 (8 accumulators) measured fastest under node 20 (22 GFLOP/s
-// per core for the IG workload, against 15 for 6 x 2, 16 for 8 x 1, 19 for
-// 6 x 1, 21 for 3 x 2, 5 x 2 and 2 x 4).
-#if defined(__AVX512F__)
-constexpr int kMR = 8;
-constexpr int kNV = 2;
-constexpr int kDotMR = 8;
-#elif defined(__AVX__)
-constexpr int kMR = 6;
-constexpr int kNV = 2;
-constexpr int kDotMR = 6;
-#else
-constexpr int kMR = 4;
-constexpr int kNV = 2;
-constexpr int kDotMR = 4;
-#endif
-constexpr int kNR = kNV * kLanes;
-constexpr int kMaxTile = std::max(kMR, kDotMR);
-
-// Tasks per thread handed to the pool: enough for dynamic balancing.
-constexpr int64_t kTasksPerThread = 8;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-// C[0..mr, 0..nr) = bias + A B for one kMR x kNR tile. a holds kMR rows of
-// `taps` segment pointers (rows past mr repeat row 0); w is the tile's
-// panel: taps * depth rows of kNR floats.
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("unroll-loops")))
-#endif
-void gemm_tile(int64_t taps, int64_t depth, const float* const* a, const float* w, const float* bias, float* c,
-               int64_t ldc, int64_t mr, int64_t nr) {
-  Vec acc[kMR][kNV];
-  for (int v = 0; v < kNV; ++v) {
-    const Vec b0 = bias ? simd::load(bias + v * kLanes) : simd::zero();
-    for (int r = 0; r < kMR; ++r) acc[r][v] = b0;
-  }
-  for (int64_t t = 0; t < taps; ++t) {
-    const float* ar[kMR];
-    for (int r = 0; r < kMR; ++r) ar[r] = a[r * taps + t];
-    for (int64_t k = 0; k < depth; ++k) {
-      Vec bv[kNV];
-      for (int v = 0; v < kNV; ++v) bv[v] = simd::load(w + v * kLanes);
-      w += kNR;
-      for (int r = 0; r < kMR; ++r) {
-        const Vec av = simd::splat(ar[r][k]);
-        for (int v = 0; v < kNV; ++v) acc[r][v] += av * bv[v];
-      }
-    }
-  }
-  if (nr == kNR) {
-    for (int r = 0; r < kMR; ++r) {
-      if (r >= mr) break;
-      for (int v = 0; v < kNV; ++v) simd::store(c + r * ldc + v * kLanes, acc[r][v]);
-    }
-  } else {
-    for (int r = 0; r < kMR; ++r) {
-      if (r >= mr) break;
-      float row[kNR];
-      for (int v = 0; v < kNV; ++v) simd::store(row + v * kLanes, acc[r][v]);
-      std::memcpy(c + r * ldc, row, static_cast<size_t>(nr) * sizeof(float));
-    }
-  }
-}
-
-// c[r * ldc] = bias + dot(A row r, b) for r < mr: kDotMR rows, one output
-// column, vectorised along each segment (depth floats, contiguous).
-void dot_tile(int64_t taps, int64_t depth, const float* const* a, const float* b, float bias, float* c, int64_t ldc,
-              int64_t mr) {
-  Vec acc[kDotMR];
-  float tail[kDotMR];
-  for (int r = 0; r < kDotMR; ++r) {
-    acc[r] = simd::zero();
-    tail[r] = 0.0f;
-  }
-  const int64_t vec_end = depth / kLanes * kLanes;
-  for (int64_t t = 0; t < taps; ++t) {
-    const float* ar[kDotMR];
-    for (int r = 0; r < kDotMR; ++r) ar[r] = a[r * taps + t];
-    const float* bt = b + t * depth;
-    for (int64_t k = 0; k < vec_end; k += kLanes) {
-      const Vec bv = simd::load(bt + k);
-      for (int r = 0; r < kDotMR; ++r) acc[r] += simd::load(ar[r] + k) * bv;
-    }
-    for (int64_t k = vec_end; k < depth; ++k)
-      for (int r = 0; r < kDotMR; ++r) tail[r] += ar[r][k] * bt[k];
-  }
-  for (int r = 0; r < kDotMR && r < mr; ++r) c[r * ldc] = simd::horizontal_sum(acc[r]) + tail[r] + bias;
-}
-
-// The dot kernel pays off when the GEMM tile would be mostly padding.
-bool use_dot(int64_t cols, int64_t depth) { return cols * 2 <= kNR && depth >= kLanes; }
-
-// B[k, n] = value(k, n) for k < K, n < N, laid out for the kernel use_dot picks.
-template <class Value>
-void pack_b(SimdBackend::Packed& p, int64_t K, int64_t N, int64_t depth, Value value) {
-  p.dot = use_dot(N, depth);
-  if (p.dot) {
-    p.b.assign(static_cast<size_t>(K * N), 0.0f);
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t k = 0; k < K; ++k) p.b[static_cast<size_t>(n * K + k)] = value(k, n);
-  } else {
-    const int64_t panels = ceil_div(N, kNR);
-    p.b.assign(static_cast<size_t>(panels * K * kNR), 0.0f);
-    for (int64_t pn = 0; pn < panels; ++pn)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < kNR && pn * kNR + j < N; ++j)
-          p.b[static_cast<size_t>((pn * K + k) * kNR + j)] = value(k, pn * kNR + j);
-  }
-}
-
-void pack_bias(SimdBackend::Packed& p, int64_t N, const float* bias) {
-  p.bias.clear();
-  if (!bias) return;
-  p.bias.assign(static_cast<size_t>(p.dot ? N : ceil_div(N, kNR) * kNR), 0.0f);
-  std::copy(bias, bias + N, p.bias.begin());
-}
-
-}  // namespace
-
 const char* SimdBackend::isa() { return simd::kIsa; }
+
+bool SimdBackend::uses_winograd(const Conv2dGeometry& g, bool backward_input) {
+  return winograd::applies(g, backward_input);
+}
 
 SimdBackend::SimdBackend(int threads) : pool_(threads) {}
 SimdBackend::~SimdBackend() = default;
@@ -177,6 +66,9 @@ namespace {
 bool gather_rows(const SimdBackend::Packed& p, int64_t taps, int64_t depth) {
   return !p.dot && taps > 1 && depth < kLanes;
 }
+// Packed weights of more floats than this (256 KiB) do not stay in a core's
+// cache from one row block to the next.
+constexpr int64_t kLargeWeights = 1 << 16;
 }  // namespace
 
 template <class RowPtrs>
@@ -186,50 +78,73 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
   const int mr_tile = p.dot ? kDotMR : kMR;
   const int64_t row_blocks = ceil_div(s.rows, mr_tile);
   const int64_t col_blocks = p.dot ? s.cols : ceil_div(s.cols, kNR);
-  // Split rows into groups when there are many; otherwise rows x column groups.
+  // Tasks take groups of row blocks when there are many, otherwise groups
+  // of column blocks with every row.
   const int64_t target = pool_.threads() == 1 ? 1 : pool_.threads() * kTasksPerThread;
-  int64_t blocks_per_task = 1, col_groups = 1;
-  if (row_blocks >= target) {
-    blocks_per_task = ceil_div(row_blocks, target);
-  } else {
-    col_groups = std::min(col_blocks, ceil_div(target, row_blocks));
-  }
-  const int64_t row_tasks = ceil_div(row_blocks, blocks_per_task);
-  const int64_t cols_per_group = ceil_div(col_blocks, col_groups);
+  int64_t row_groups = 1, col_groups = 1;
+  if (row_blocks >= target) row_groups = target;
+  else col_groups = std::min(col_blocks, target);
+  const int64_t rows_per_group = ceil_div(row_blocks, row_groups), cols_per_group = ceil_div(col_blocks, col_groups);
+  row_groups = ceil_div(row_blocks, rows_per_group);
   col_groups = ceil_div(col_blocks, cols_per_group);
   const bool gather = gather_rows(p, s.taps, s.depth);
+  // Within a task, large weights (dense layers: megabytes) are walked once,
+  // column block by column block, each block serving all the task's rows
+  // while it is in cache; small ones are re-read for each row block, whose
+  // pointers (or gathered rows) are then set up once.
+  const bool columns_outer = !gather && K * s.cols > kLargeWeights;
 
-  pool_.parallel_for(row_tasks * col_groups, [&](int64_t task) {
-    const int64_t rt = task / col_groups, cg = task % col_groups;
+  pool_.parallel_for(row_groups * col_groups, [&](int64_t task) {
+    const int64_t rg = task / col_groups, cg = task % col_groups;
+    const int64_t rb_begin = rg * rows_per_group, rb_end = std::min(row_blocks, rb_begin + rows_per_group);
     const int64_t cb_begin = cg * cols_per_group, cb_end = std::min(col_blocks, cb_begin + cols_per_group);
     thread_local std::vector<const float*> ptrs;
     thread_local std::vector<float> rows;
     ptrs.resize(static_cast<size_t>(kMaxTile * s.taps));
     if (gather) rows.resize(static_cast<size_t>(kMR * K));
-    const int64_t rb_end = std::min(row_blocks, (rt + 1) * blocks_per_task);
-    for (int64_t rb = rt * blocks_per_task; rb < rb_end; ++rb) {
+    int64_t taps = s.taps, depth = s.depth;
+    // Points ptrs at the rows of row block rb.
+    auto set_rows = [&](int64_t rb) {
       const int64_t m0 = rb * mr_tile, mr = std::min<int64_t>(mr_tile, s.rows - m0);
       row_ptrs(m0, mr, ptrs.data());
       for (int64_t r = mr; r < mr_tile; ++r) std::copy_n(ptrs.data(), s.taps, ptrs.data() + r * s.taps);
-      int64_t taps = s.taps, depth = s.depth;
       if (gather) {
+        // Element by element: a copy call per segment would cost more than
+        // the few floats it moves (conv1 gathers one float per tap).
         for (int64_t r = 0; r < mr; ++r)
-          for (int64_t t = 0; t < s.taps; ++t)
-            std::copy_n(ptrs[static_cast<size_t>(r * s.taps + t)], s.depth, rows.data() + r * K + t * s.depth);
+          for (int64_t t = 0; t < s.taps; ++t) {
+            const float* src = ptrs[static_cast<size_t>(r * s.taps + t)];
+            float* dst = rows.data() + r * K + t * s.depth;
+            if (s.depth == 1) *dst = *src;
+            else for (int64_t d = 0; d < s.depth; ++d) dst[d] = src[d];
+          }
         for (int64_t r = 0; r < kMR; ++r) ptrs[static_cast<size_t>(r)] = rows.data() + std::min(r, mr - 1) * K;
         taps = 1;
         depth = K;
       }
+    };
+    auto tile = [&](int64_t rb, int64_t cb) {
+      const int64_t m0 = rb * mr_tile, mr = std::min<int64_t>(mr_tile, s.rows - m0);
       float* c = out + m0 * s.cols;
-      for (int64_t cb = cb_begin; cb < cb_end; ++cb) {
-        if (p.dot) {
-          dot_tile(taps, depth, ptrs.data(), p.b.data() + cb * K,
-                   p.bias.empty() ? 0.0f : p.bias[static_cast<size_t>(cb)], c + cb, s.cols, mr);
-        } else {
-          gemm_tile(taps, depth, ptrs.data(), p.b.data() + cb * K * kNR,
-                    p.bias.empty() ? nullptr : p.bias.data() + cb * kNR, c + cb * kNR, s.cols, mr,
-                    std::min<int64_t>(kNR, s.cols - cb * kNR));
+      if (p.dot) {
+        dot_tile(taps, depth, ptrs.data(), p.b.data() + cb * K,
+                 p.bias.empty() ? 0.0f : p.bias[static_cast<size_t>(cb)], c + cb, s.cols, mr);
+      } else {
+        gemm_tile(taps, depth, ptrs.data(), p.b.data() + cb * K * kNR,
+                  p.bias.empty() ? nullptr : p.bias.data() + cb * kNR, c + cb * kNR, s.cols, mr,
+                  std::min<int64_t>(kNR, s.cols - cb * kNR));
+      }
+    };
+    if (columns_outer) {
+      for (int64_t cb = cb_begin; cb < cb_end; ++cb)
+        for (int64_t rb = rb_begin; rb < rb_end; ++rb) {
+          set_rows(rb);
+          tile(rb, cb);
         }
+    } else {
+      for (int64_t rb = rb_begin; rb < rb_end; ++rb) {
+        set_rows(rb);
+        for (int64_t cb = cb_begin; cb < cb_end; ++cb) tile(rb, cb);
       }
     }
   });
@@ -238,6 +153,17 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
 void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
                                  float* out, const ParamsKey& key) {
   check_conv2d_geometry(g, "conv2d_forward");
+  if (winograd::applies(g, false)) {
+    const Packed& p = packed({PackKind::WinogradForward, weight, bias, {g.out_c, g.in_c, 3, 3}}, key,
+                             [&](Packed& q) {
+                               winograd::pack_forward(g, weight, q.b);
+                               q.bias.clear();
+                               if (bias) q.bias.assign(bias, bias + g.out_c);
+                             });
+    winograd::convolve(pool_, p.b, g.in_c, g.out_c, g.batch, g.in_h, g.in_w, in,
+                       p.bias.empty() ? nullptr : p.bias.data(), out);
+    return;
+  }
   const int64_t taps = g.kernel_h * g.kernel_w, C = g.in_c, K = taps * C, N = g.out_c;
   const Packed& p = packed({PackKind::ConvForward, weight, bias, {g.out_c, g.in_c, g.kernel_h, g.kernel_w}}, key,
                            [&](Packed& q) {
@@ -288,6 +214,15 @@ void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
 void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight, float* din,
                                         const ParamsKey& key) {
   check_conv2d_geometry(g, "conv2d_backward_input");
+  if (winograd::applies(g, true)) {
+    const Packed& p = packed({PackKind::WinogradBackwardInput, weight, nullptr, {g.out_c, g.in_c, 3, 3}}, key,
+                             [&](Packed& q) {
+                               winograd::pack_backward_input(g, weight, q.b);
+                               q.bias.clear();
+                             });
+    winograd::convolve(pool_, p.b, g.out_c, g.in_c, g.batch, g.in_h, g.in_w, dout, nullptr, din);
+    return;
+  }
   // A transposed convolution: din[n, iy, ix, i] gathers dout[n, oy, ox, o] *
   // w[o, i, ky, kx] over the taps with iy = oy * stride - pad + ky.
   const int64_t taps = g.kernel_h * g.kernel_w, C = g.out_c, K = taps * C, N = g.in_c;

@@ -19,7 +19,10 @@ namespace igscope {
 // row). conv2d's input gradient is the same kernel gathering dout with the
 // weights re-laid-out (a transposed convolution; any stride). When the
 // output has few channels (conv1's input gradient has one), a dot-product
-// kernel vectorised along the reduction replaces the GEMM. Weights are packed
+// kernel vectorised along the reduction replaces the GEMM. 3x3 convolutions
+// with stride 1 and pad 1 (both directions) run as Winograd F(2x2, 3x3)
+// instead (simd_winograd.h): 16 multiply-adds per 2x2 outputs and channel
+// pair instead of 36, through the same micro-kernel. Weights are packed
 // once per ParamsKey (see backend.h) and kept; pooling and ReLU are
 // vectorised loops. Weight gradients (training) use the reference loops.
 //
@@ -56,11 +59,17 @@ class SimdBackend final : public Backend {
   void relu_forward(int64_t count, const float* in, float* out) override;
   void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
 
+  // Whether conv2d_forward (or, with backward_input, conv2d_backward_input)
+  // runs this geometry as Winograd F(2x2, 3x3) rather than directly.
+  static bool uses_winograd(const Conv2dGeometry& g, bool backward_input);
+
   // How many times weights were packed (for the tests of the cache).
   int64_t pack_count() const { return pack_count_; }
 
   // Weights laid out for one GEMM: B is K x N (K = taps * C), either in
-  // panels of kNR columns (GEMM kernel) or as N rows of K (dot kernel).
+  // panels of kNR columns (GEMM kernel) or as N rows of K (dot kernel); or,
+  // for the Winograd convolutions, the 16 transformed kernel matrices
+  // (simd_winograd.h) with the bias unpadded.
   struct Packed {
     ParamsKey key;
     bool dot = false;
@@ -69,7 +78,14 @@ class SimdBackend final : public Backend {
   };
 
  private:
-  enum class PackKind { ConvForward, ConvBackwardInput, DenseForward, DenseBackwardInput };
+  enum class PackKind {
+    ConvForward,
+    ConvBackwardInput,
+    WinogradForward,
+    WinogradBackwardInput,
+    DenseForward,
+    DenseBackwardInput
+  };
   struct PackId {
     PackKind kind;
     const float* weight;
