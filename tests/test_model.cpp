@@ -55,8 +55,8 @@ class ModelAsLayer final : public Layer {
   std::string type() const override { return "model"; }
   json to_json() const override { return {}; }
   Shape output_shape(const Shape& in) const override { return in; }
-  Tensor forward(const Tensor& in, Backend& b, Mode mode) override { return m_.forward(in, b, mode); }
-  Tensor backward_input(const Tensor& dout, Backend& b) override { return m_.backward(dout, b); }
+  Tensor forward(Tensor in, Backend& b, Mode mode) override { return m_.forward(in, b, mode); }
+  Tensor backward_input(Tensor dout, Backend& b) override { return m_.backward(dout, b); }
 
  private:
   Model& m_;

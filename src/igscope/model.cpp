@@ -190,7 +190,7 @@ int64_t Model::num_outputs() const {
 Tensor Model::forward(const Tensor& x, Backend& backend, Mode mode) {
   check_shape(x, batch_input_shape(x.rank() ? x.dim(0) : 0), "model input");
   Tensor h = layers_.front()->forward(x, backend, mode);
-  for (size_t i = 1; i < layers_.size(); ++i) h = layers_[i]->forward(h, backend, mode);
+  for (size_t i = 1; i < layers_.size(); ++i) h = layers_[i]->forward(std::move(h), backend, mode);
   return h;
 }
 
@@ -198,7 +198,7 @@ Tensor Model::backward(const Tensor& dout, Backend& backend, bool accumulate_par
   Tensor g = dout;
   for (size_t i = layers_.size(); i-- > 0;) {
     if (accumulate_params) layers_[i]->backward_params(g, backend);
-    g = layers_[i]->backward_input(g, backend);
+    g = layers_[i]->backward_input(std::move(g), backend);
   }
   return g;
 }
@@ -214,14 +214,14 @@ void check_slice(size_t begin, size_t end, size_t layers) {
 Tensor Model::forward_layers(const Tensor& x, Backend& backend, size_t begin, size_t end, Mode mode) {
   check_slice(begin, end, layers_.size());
   Tensor h = layers_[begin]->forward(x, backend, mode);
-  for (size_t i = begin + 1; i < end; ++i) h = layers_[i]->forward(h, backend, mode);
+  for (size_t i = begin + 1; i < end; ++i) h = layers_[i]->forward(std::move(h), backend, mode);
   return h;
 }
 
 Tensor Model::backward_layers(const Tensor& dout, Backend& backend, size_t begin, size_t end) {
   check_slice(begin, end, layers_.size());
   Tensor g = dout;
-  for (size_t i = end; i-- > begin;) g = layers_[i]->backward_input(g, backend);
+  for (size_t i = end; i-- > begin;) g = layers_[i]->backward_input(std::move(g), backend);
   return g;
 }
 

@@ -1,5 +1,7 @@
 #include "igscope/layers/conv2d.h"
 
+#include <utility>
+
 #include "igscope/error.h"
 
 namespace igscope {
@@ -53,18 +55,18 @@ int64_t Conv2d::multiply_adds(const Shape& in) const {
   return g.out_h() * g.out_w() * out_c_ * in_c_ * kh_ * kw_;
 }
 
-Tensor Conv2d::forward(const Tensor& in, Backend& backend, Mode mode) {
+Tensor Conv2d::forward(Tensor in, Backend& backend, Mode mode) {
   const Conv2dGeometry g = geometry(in.shape());
   Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   const Tensor& w = params_[0].value;
   const Tensor& b = params_[1].value;
   backend.conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), {w.content_id(), b.content_id()});
   input_shape_ = in.shape();
-  input_ = mode == Mode::Train ? in : Tensor();
+  input_ = mode == Mode::Train ? std::move(in) : Tensor();
   return out;
 }
 
-Tensor Conv2d::backward_input(const Tensor& dout, Backend& backend) {
+Tensor Conv2d::backward_input(Tensor dout, Backend& backend) {
   const Conv2dGeometry g = geometry(input_shape_);
   check_shape(dout, output_shape(input_shape_), "conv2d backward");
   Tensor din = Tensor::uninitialized(input_shape_);

@@ -15,8 +15,8 @@ class Conv2d final : public Layer {
   Shape output_shape(const Shape& in) const override;
   int64_t multiply_adds(const Shape& in) const override;
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
   void backward_params(const Tensor& dout, Backend& backend) override;
 

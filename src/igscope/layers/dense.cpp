@@ -1,5 +1,7 @@
 #include "igscope/layers/dense.h"
 
+#include <utility>
+
 #include "igscope/error.h"
 
 namespace igscope {
@@ -23,18 +25,18 @@ int64_t Dense::multiply_adds(const Shape& in) const {
   return in_f_ * out_f_;
 }
 
-Tensor Dense::forward(const Tensor& in, Backend& backend, Mode mode) {
+Tensor Dense::forward(Tensor in, Backend& backend, Mode mode) {
   Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   batch_ = in.dim(0);
   const Tensor& w = params_[0].value;
   const Tensor& b = params_[1].value;
   backend.dense_forward(batch_, in_f_, out_f_, in.data(), w.data(), b.data(), out.data(),
                         {w.content_id(), b.content_id()});
-  input_ = mode == Mode::Train ? in : Tensor();
+  input_ = mode == Mode::Train ? std::move(in) : Tensor();
   return out;
 }
 
-Tensor Dense::backward_input(const Tensor& dout, Backend& backend) {
+Tensor Dense::backward_input(Tensor dout, Backend& backend) {
   check_shape(dout, {batch_, out_f_}, "dense backward");
   Tensor din = Tensor::uninitialized({batch_, in_f_});
   const Tensor& w = params_[0].value;

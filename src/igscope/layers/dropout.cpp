@@ -10,10 +10,10 @@ Dropout::Dropout(double p, uint64_t seed) : p_(p), rng_(seed) {
   if (!(p >= 0.0 && p < 1.0)) throw Error("dropout: p must be in [0, 1), got " + std::to_string(p));
 }
 
-Tensor Dropout::forward(const Tensor& in, Backend& /*backend*/, Mode mode) {
+Tensor Dropout::forward(Tensor in, Backend& /*backend*/, Mode mode) {
   if (mode == Mode::Eval || p_ == 0.0) {
     mask_ = Tensor();
-    return in;
+    return in;  // moved
   }
   mask_ = Tensor(in.shape());
   Tensor out(in.shape());
@@ -26,8 +26,8 @@ Tensor Dropout::forward(const Tensor& in, Backend& /*backend*/, Mode mode) {
   return out;
 }
 
-Tensor Dropout::backward_input(const Tensor& dout, Backend& /*backend*/) {
-  if (mask_.empty()) return dout;  // evaluation pass: identity
+Tensor Dropout::backward_input(Tensor dout, Backend& /*backend*/) {
+  if (mask_.empty()) return dout;  // evaluation pass: identity (moved)
   check_shape(dout, mask_.shape(), "dropout backward");
   Tensor din(dout.shape());
   for (int64_t i = 0; i < dout.size(); ++i) din[i] = dout[i] * mask_[i];

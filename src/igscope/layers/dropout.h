@@ -16,8 +16,8 @@ class Dropout final : public Layer {
   nlohmann::json to_json() const override { return {{"type", type()}, {"p", p_}}; }
   Shape output_shape(const Shape& in) const override { return in; }
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
   void seed(uint64_t seed) { rng_ = Rng(seed); }

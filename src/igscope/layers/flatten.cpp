@@ -10,10 +10,10 @@ Shape Flatten::output_shape(const Shape& in) const {
   return {in[0], in[1] * in[2] * in[3]};
 }
 
-Tensor Flatten::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
+Tensor Flatten::forward(Tensor in, Backend& /*backend*/, Mode /*mode*/) {
   input_shape_ = in.shape();
   if (in.rank() == 2) return in;
-  Tensor out(output_shape(in.shape()));
+  Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   const int64_t n = in.dim(0), h = in.dim(1), w = in.dim(2), c = in.dim(3);
   for (int64_t b = 0; b < n; ++b)
     for (int64_t y = 0; y < h; ++y)
@@ -23,10 +23,10 @@ Tensor Flatten::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
   return out;
 }
 
-Tensor Flatten::backward_input(const Tensor& dout, Backend& /*backend*/) {
+Tensor Flatten::backward_input(Tensor dout, Backend& /*backend*/) {
   check_shape(dout, output_shape(input_shape_), "flatten backward");
   if (input_shape_.size() == 2) return dout;
-  Tensor din(input_shape_);
+  Tensor din = Tensor::uninitialized(input_shape_);
   const int64_t n = din.dim(0), h = din.dim(1), w = din.dim(2), c = din.dim(3);
   for (int64_t b = 0; b < n; ++b)
     for (int64_t y = 0; y < h; ++y)

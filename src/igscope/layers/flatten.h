@@ -12,8 +12,8 @@ class Flatten final : public Layer {
   nlohmann::json to_json() const override { return {{"type", type()}}; }
   Shape output_shape(const Shape& in) const override;
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:

@@ -3,6 +3,9 @@
 //
 //   forward(in)          -> out, keeping what the backward pass needs
 //   backward_input(dout) -> din, the gradient with respect to the last input
+// Both take their argument by value: a caller that no longer needs it moves
+// it in, and a layer that keeps it (ReLU's mask, training inputs) or passes
+// it on (evaluation-mode dropout) then copies nothing.
 //   backward_params(dout)   accumulates the parameters' gradients (training)
 //   forward_tangent(din) -> dout, the Jacobian-vector product (conductance)
 //
@@ -44,8 +47,8 @@ class Layer {
   // Multiply-adds of one forward pass for one sample of the given shape.
   virtual int64_t multiply_adds(const Shape& /*in*/) const { return 0; }
 
-  virtual Tensor forward(const Tensor& in, Backend& backend, Mode mode) = 0;
-  virtual Tensor backward_input(const Tensor& dout, Backend& backend) = 0;
+  virtual Tensor forward(Tensor in, Backend& backend, Mode mode) = 0;
+  virtual Tensor backward_input(Tensor dout, Backend& backend) = 0;
   virtual void backward_params(const Tensor& /*dout*/, Backend& /*backend*/) {}
   // The Jacobian-vector product at the last forward pass: the directional
   // derivative of the output along `din` (shaped like that pass's input).

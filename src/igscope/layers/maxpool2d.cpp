@@ -35,7 +35,7 @@ Shape MaxPool2d::output_shape(const Shape& in) const {
   return {g.batch, g.out_h(), g.out_w(), g.channels};
 }
 
-Tensor MaxPool2d::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
+Tensor MaxPool2d::forward(Tensor in, Backend& backend, Mode /*mode*/) {
   const Pool2dGeometry g = geometry(in.shape());
   Tensor out = Tensor::uninitialized(output_shape(in.shape()));
   argmax_.resize(static_cast<size_t>(out.size()));
@@ -44,7 +44,7 @@ Tensor MaxPool2d::forward(const Tensor& in, Backend& backend, Mode /*mode*/) {
   return out;
 }
 
-Tensor MaxPool2d::backward_input(const Tensor& dout, Backend& backend) {
+Tensor MaxPool2d::backward_input(Tensor dout, Backend& backend) {
   check_shape(dout, output_shape(input_shape_), "maxpool2d backward");
   Tensor din = Tensor::uninitialized(input_shape_);
   backend.maxpool2d_backward(geometry(input_shape_), dout.data(), argmax_.data(), din.data());

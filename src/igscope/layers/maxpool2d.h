@@ -14,8 +14,8 @@ class MaxPool2d final : public Layer {
   nlohmann::json to_json() const override;
   Shape output_shape(const Shape& in) const override;
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
   const std::vector<int64_t>& argmax() const { return argmax_; }

@@ -10,12 +10,12 @@ class ReLU final : public Layer {
   nlohmann::json to_json() const override { return {{"type", type()}}; }
   Shape output_shape(const Shape& in) const override { return in; }
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:
-  Tensor output_;  // kept by forward: the mask is output > 0
+  Tensor input_;  // kept by forward (moved, not copied): the mask is input > 0
 };
 
 }  // namespace igscope

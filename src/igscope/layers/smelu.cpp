@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "igscope/error.h"
 
@@ -11,8 +12,7 @@ SmeLU::SmeLU(double beta) : beta_(beta) {
   if (!(std::isfinite(beta) && beta > 0.0)) throw Error("smelu: beta must be a positive number, got " + std::to_string(beta));
 }
 
-Tensor SmeLU::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
-  input_ = in;
+Tensor SmeLU::forward(Tensor in, Backend& /*backend*/, Mode /*mode*/) {
   Tensor out = Tensor::uninitialized(in.shape());
   const float b = static_cast<float>(beta_);
   const float inv4b = static_cast<float>(0.25 / beta_);
@@ -25,10 +25,11 @@ Tensor SmeLU::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
     const float quad = s * s * inv4b;
     y[i] = v >= b ? v : (v <= -b ? 0.0f : quad);
   }
+  input_ = std::move(in);
   return out;
 }
 
-Tensor SmeLU::backward_input(const Tensor& dout, Backend& /*backend*/) {
+Tensor SmeLU::backward_input(Tensor dout, Backend& /*backend*/) {
   check_shape(dout, input_.shape(), "smelu backward");
   Tensor din = Tensor::uninitialized(dout.shape());
   const float b = static_cast<float>(beta_);

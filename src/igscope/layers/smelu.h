@@ -22,8 +22,8 @@ class SmeLU final : public Layer {
   Shape output_shape(const Shape& in) const override { return in; }
   double beta() const { return beta_; }
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
  private:

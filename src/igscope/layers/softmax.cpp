@@ -30,7 +30,7 @@ void softmax_row(const float* in, int64_t k, float* out) {
 
 Shape Softmax::output_shape(const Shape& in) const { return check_2d(in, "softmax"); }
 
-Tensor Softmax::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
+Tensor Softmax::forward(Tensor in, Backend& /*backend*/, Mode /*mode*/) {
   check_2d(in.shape(), "softmax");
   Tensor out(in.shape());
   const int64_t k = in.dim(1);
@@ -39,7 +39,7 @@ Tensor Softmax::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
   return out;
 }
 
-Tensor Softmax::backward_input(const Tensor& dout, Backend& /*backend*/) {
+Tensor Softmax::backward_input(Tensor dout, Backend& /*backend*/) {
   check_shape(dout, output_.shape(), "softmax backward");
   Tensor din(dout.shape());
   const int64_t k = dout.dim(1);
@@ -55,7 +55,7 @@ Tensor Softmax::backward_input(const Tensor& dout, Backend& /*backend*/) {
 
 Shape LogSoftmax::output_shape(const Shape& in) const { return check_2d(in, "log_softmax"); }
 
-Tensor LogSoftmax::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/) {
+Tensor LogSoftmax::forward(Tensor in, Backend& /*backend*/, Mode /*mode*/) {
   check_2d(in.shape(), "log_softmax");
   Tensor out(in.shape());
   const int64_t k = in.dim(1);
@@ -64,7 +64,7 @@ Tensor LogSoftmax::forward(const Tensor& in, Backend& /*backend*/, Mode /*mode*/
   return out;
 }
 
-Tensor LogSoftmax::backward_input(const Tensor& dout, Backend& /*backend*/) {
+Tensor LogSoftmax::backward_input(Tensor dout, Backend& /*backend*/) {
   check_shape(dout, output_.shape(), "log_softmax backward");
   Tensor din(dout.shape());
   const int64_t k = dout.dim(1);

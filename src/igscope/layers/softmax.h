@@ -14,9 +14,9 @@ class Softmax final : public Layer {
   nlohmann::json to_json() const override { return {{"type", type()}}; }
   Shape output_shape(const Shape& in) const override;
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
   // din_k = p_k (dout_k - sum_j dout_j p_j)
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   // The Jacobian diag(p) - p p^T is symmetric: the same as backward_input.
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
@@ -30,9 +30,9 @@ class LogSoftmax final : public Layer {
   nlohmann::json to_json() const override { return {{"type", type()}}; }
   Shape output_shape(const Shape& in) const override;
 
-  Tensor forward(const Tensor& in, Backend& backend, Mode mode) override;
+  Tensor forward(Tensor in, Backend& backend, Mode mode) override;
   // din_k = dout_k - p_k sum_j dout_j
-  Tensor backward_input(const Tensor& dout, Backend& backend) override;
+  Tensor backward_input(Tensor dout, Backend& backend) override;
   // dout_k = din_k - sum_j p_j din_j
   Tensor forward_tangent(const Tensor& din, Backend& backend) override;
 
