@@ -24,6 +24,7 @@
 #include "igscope/backend/reference.h"
 #include "igscope/backend/simd.h"
 #include "igscope/backend/thread_pool.h"
+#include "igscope/backend/timed.h"
 #ifdef IGSCOPE_HAVE_XNNPACK
 #include "igscope/backend/xnnpack.h"
 #endif
@@ -307,6 +308,43 @@ TEST_CASE("whole-model IG agrees across backends within 1e-4 relative", "[backen
       CHECK(std::abs(got.gap - want.gap) <= 1e-4 * std::max(1.0, std::abs(want.f_input - want.f_baseline)));
     }
   }
+}
+
+TEST_CASE("TimedBackend passes every op through unchanged and counts each kind", "[backend][timed]") {
+  Model m(named_architecture("fashion_cnn_v1"));
+  m.init_he(3);
+  Rng rng(9);
+  const Tensor x = random_tensor(m.batch_input_shape(2), rng, 0, 1);
+  Tensor r({2, m.num_outputs()});
+  r[1] = 1.0f;
+  r[m.num_outputs() + 4] = 1.0f;
+  ReferenceBackend ref, inner;
+  TimedBackend timed(inner);
+  const ForwardBackward want = run_model(m, ref, x, r);
+  const ForwardBackward got = run_model(m, timed, x, r);
+  CHECK(got.out == want.out);  // the same backend underneath: bit for bit
+  CHECK(got.grad == want.grad);
+  // fashion_cnn_v1: 3 convolutions, 2 dense layers, 2 max-pools, 4 ReLUs.
+  CHECK(timed.calls(TimedBackend::ConvForward) == 3);
+  CHECK(timed.calls(TimedBackend::ConvBackwardInput) == 3);
+  CHECK(timed.calls(TimedBackend::DenseForward) == 2);
+  CHECK(timed.calls(TimedBackend::DenseBackwardInput) == 2);
+  CHECK(timed.calls(TimedBackend::MaxPoolForward) == 2);
+  CHECK(timed.calls(TimedBackend::MaxPoolBackward) == 2);
+  CHECK(timed.calls(TimedBackend::ReluForward) == 4);
+  CHECK(timed.calls(TimedBackend::ReluBackward) == 4);
+  CHECK(timed.calls(TimedBackend::ConvBackwardParams) == 0);
+  double sum = 0.0;
+  for (int op = 0; op < TimedBackend::kOps; ++op) {
+    CHECK(timed.ms(static_cast<TimedBackend::Op>(op)) >= 0.0);
+    sum += timed.ms(static_cast<TimedBackend::Op>(op));
+  }
+  CHECK(timed.total_ms() == Approx(sum));
+  CHECK(timed.ms(TimedBackend::ConvForward) > 0.0);
+  CHECK(std::string(TimedBackend::op_name(TimedBackend::ConvForward)) == "conv2d forward");
+  timed.reset();
+  CHECK(timed.calls(TimedBackend::ConvForward) == 0);
+  CHECK(timed.total_ms() == 0.0);
 }
 
 TEST_CASE("the simd backend packs weights once per contents and again after a change", "[backend][simd]") {
