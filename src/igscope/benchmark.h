@@ -8,7 +8,9 @@
 // pass of B samples costs 2 * B * M, and an input-gradient pass as much again
 // (each conv2d / dense input gradient has exactly its forward multiply-adds).
 // An n-step IG evaluates n path points forward and backward plus the input
-// and the baseline forward: 2 * M * (2 n + 2).
+// and the baseline forward: 2 * M * (2 n + 2). M counts direct convolutions;
+// a backend that computes them with fewer multiply-adds (the simd backend's
+// Winograd convolutions) gets an effective rate from this count.
 #include <cstdint>
 #include <string>
 #include <utility>
