@@ -297,6 +297,53 @@ export async function widgetTests({ browser, root, check, native }) {
       api.white === 'white' && api.back === 'black' && typeof api.inputPredicted === 'string' && Number.isFinite(api.gap),
       JSON.stringify(api),
     );
+    // Baselines from training images: fetched only when asked for, once; the
+    // mean baseline equals the mean image computed here, passed as an image.
+    check(
+      'widget: the training images are not fetched until a baseline needs them',
+      !plain.counts.has('/data/train_sample.json'),
+    );
+    const fromTraining = await page.evaluate(async () => {
+      const el = document.getElementById('black');
+      const next = () => new Promise((resolve) => el.addEventListener('igscope-result', (e) => resolve(e.detail), { once: true }));
+      let p = next();
+      el.setBaseline('mean');
+      const byName = await p;
+      p = next();
+      el.setBaseline('train:4');
+      const expected = await p;
+      const train = await (await fetch('../data/train_sample.json')).json();
+      const sum = new Float64Array(784);
+      for (const im of train.images) for (let i = 0; i < 784; ++i) sum[i] += im.pixels[i] / 255;
+      p = next();
+      el.setBaseline(Float32Array.from(sum, (v) => v / train.images.length));
+      const byImage = await p;
+      p = next();
+      el.setBaseline(null);
+      await p;
+      return {
+        names: [byName.result.baseline, expected.result.baseline],
+        mean: byName.result.attributions, image: byImage.result.attributions, train: expected.result.attributions,
+        fMean: byName.fBaseline, fImage: byImage.fBaseline, trainGap: expected.gap, images: train.images.length,
+      };
+    });
+    const scale = Math.max(...fromTraining.image.flat(Infinity).map(Math.abs));
+    const dMean = maxAbsDiff(fromTraining.mean, fromTraining.image) / scale;
+    check(
+      'widget: baseline "mean" = the mean of the training images given as an image (attributions within 1e-4, F(x\') within 1e-5)',
+      fromTraining.names[0] === 'mean' && dMean <= 1e-4 && Math.abs(fromTraining.fMean - fromTraining.fImage) <= 1e-5,
+      `${fromTraining.images} images, max diff ${dMean.toExponential(2)} of the largest, F(x') ${fromTraining.fMean} vs ${fromTraining.fImage}`,
+    );
+    check(
+      'widget: baseline "train:4" (expected gradients) computes its own map',
+      fromTraining.names[1] === 'train:4' && Number.isFinite(fromTraining.trainGap) &&
+        maxAbsDiff(fromTraining.train, fromTraining.mean) > 1e-3,
+    );
+    check(
+      'widget: the training images are fetched once (and once more by this test)',
+      plain.counts.get('/data/train_sample.json') === 2,
+      `${plain.counts.get('/data/train_sample.json')}`,
+    );
     await page.evaluate(() => {
       const s = document.getElementById('blur').shadowRoot.querySelector('.param');
       for (const v of ['1', '2', '7.5']) {

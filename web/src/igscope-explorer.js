@@ -10,7 +10,7 @@
 import { EngineClient, parseResult } from './engine-client.js';
 import { drawHeatmap, flatten } from './heatmap.js';
 import { PIXELS, drawGray, invert, toGray28 } from './image-input.js';
-import { fetchModel, fetchSample } from './models.js';
+import { fetchModel, fetchSample, stack } from './models.js';
 
 // The package's root (the folder above src/). Through a variable: bundlers
 // and dev servers rewrite literal `new URL(path, import.meta.url)` as assets.
@@ -18,6 +18,8 @@ const HERE = import.meta.url;
 const PACKAGE_ROOT = new URL('../', HERE);
 export const DEFAULT_MODEL = new URL('models/fashion_cnn_smelu.safetensors', PACKAGE_ROOT).href;
 export const DEFAULT_SAMPLES = new URL('data/test_sample.json', PACKAGE_ROOT).href;
+// The training images behind the mean, median and train:N baselines.
+export const DEFAULT_TRAIN_SAMPLES = new URL('data/train_sample.json', PACKAGE_ROOT).href;
 
 // ---- the engine all widgets share ------------------------------------------
 
@@ -34,6 +36,7 @@ class SharedEngine {
     this.samples = new Map();
     this.loadedModel = null;
     this.baselineImage = null;
+    this.loadedDataset = null;
     this.pending = new Map();
     this.inFlight = null;
     this.dispatching = false;
@@ -59,7 +62,10 @@ class SharedEngine {
 
   submit(widget, job) {
     const f = this.inFlight;
-    if (f && f.widget === widget && f.job.model === job.model && f.job.baselineImage === job.baselineImage) {
+    if (
+      f && f.widget === widget && f.job.model === job.model && f.job.baselineImage === job.baselineImage &&
+      (!job.dataset || job.dataset === this.loadedDataset)
+    ) {
       this.pending.delete(widget);
       this.start(widget, job);
       return;
@@ -93,6 +99,12 @@ class SharedEngine {
       if (newer && newer.model === job.model) {
         this.pending.delete(widget);
         job = newer;
+      }
+      if (job.dataset && this.loadedDataset !== job.dataset) {
+        const data = await this.sample(job.dataset);
+        const r = await this.client.setDataset(stack(data.images));
+        if (r.error) throw new Error(`the training images ${job.dataset} were refused: ${r.error}`);
+        this.loadedDataset = job.dataset;
       }
       if (job.baselineImage && this.baselineImage !== job.baselineImage) {
         const r = await this.client.setBaselineImage(job.baselineImage);
@@ -140,7 +152,16 @@ const KINDS = {
   constant: { label: 'gray', param: { min: 0, max: 1, step: 0.05, value: 0.5, name: 'value' } },
   uniform: { label: 'uniform noise' },
   maxdist: { label: 'max distance' },
+  mean: { label: 'training mean', dataset: true },
+  median: { label: 'training median', dataset: true },
+  train: { label: 'training images', dataset: true, param: { min: 1, max: 16, step: 1, value: 8, name: 'N' } },
 };
+
+// Whether a baseline spec draws on the training images (they are sent to the
+// worker once, before the first request that needs them).
+function needsDataset(spec) {
+  return /^(mean|median|train:)/.test(spec.trim());
+}
 
 // {kind, value} of a spec the control can show, or {kind: 'other'}.
 function parseSpec(spec) {
@@ -213,7 +234,7 @@ const TEMPLATE = `
   <div class="error" role="alert" hidden></div>
 </div>`;
 
-const OBSERVED = ['model', 'image', 'sample', 'samples', 'target', 'method', 'baseline', 'steps', 'quadrature', 'render', 'invert', 'compact'];
+const OBSERVED = ['model', 'image', 'sample', 'samples', 'train-samples', 'target', 'method', 'baseline', 'steps', 'quadrature', 'render', 'invert', 'compact'];
 
 export class IgscopeExplorer extends HTMLElement {
   static get observedAttributes() {
@@ -369,6 +390,9 @@ export class IgscopeExplorer extends HTMLElement {
         input,
         request: this._request(),
         baselineImage: b instanceof Float32Array ? b : null,
+        dataset: needsDataset(this._baselineSpec())
+          ? new URL(this.getAttribute('train-samples') || DEFAULT_TRAIN_SAMPLES, document.baseURI).href
+          : null,
       };
       this._setState('computing');
       engine().submit(this, job);

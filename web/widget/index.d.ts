@@ -69,7 +69,10 @@ export type IgscopeState = 'idle' | 'loading' | 'computing' | 'done' | 'error';
  * - sample: position in the test sample (default 0); samples: its URL (default: the package's data/test_sample.json)
  * - target: class index or "predicted" (default)
  * - method: ig (default), gradient, gradxinput, smoothgrad, smoothgrad_ig, blurig, guidedig
- * - baseline: a baseline spec (black, white, constant:V, uniform@SEED, gaussian:SIGMA@SEED, blur:SIGMA, maxdist, avg:N:uniform@SEED)
+ * - baseline: a baseline spec (black, white, constant:V, uniform@SEED, gaussian:SIGMA@SEED, blur:SIGMA, maxdist, avg:N:uniform@SEED,
+ *   and from training images: mean, median, train:N (expected gradients over N of them))
+ * - train-samples: URL of the training images for mean, median and train:N (default: the package's
+ *   data/train_sample.json, 100 images; fetched only when such a baseline is asked for)
  * - steps (default 32), quadrature (default gausslegendre)
  * - render: signed (default), magnitude, positive, overlay
  * - invert: "true" / "false" for pictures (default: inverted when the border is light)
