@@ -282,6 +282,43 @@ TEST_CASE("conductance: chunk size and several baselines", "[conductance]") {
   CHECK(n2.conductance == Approx(both.units[2]).margin(1e-5));
 }
 
+TEST_CASE("a cancelled conductance request stops between chunks; an uncancelled one is unchanged by the hook",
+          "[conductance][cancel]") {
+  Model m = one_hidden_layer(0.5);
+  ReferenceBackend backend;
+  Tensor x({1, 3});
+  x[0] = 0.4f; x[1] = 1.1f; x[2] = -0.8f;
+  const Tensor b({1, 3});
+  ConductanceRequest req;
+  req.layer = 1;
+  req.integration = {Quadrature::GaussLegendre, 12, 4};
+  const LayerConductance plain = layer_conductance(m, backend, x, {b}, req);
+  const NeuronConductance plain_unit = neuron_conductance(m, backend, x, {b}, req, 2);
+
+  int polls = 0;
+  req.cancelled = [&polls] {
+    ++polls;
+    return false;
+  };
+  const LayerConductance hooked = layer_conductance(m, backend, x, {b}, req);
+  CHECK(polls >= 12 / 4);  // at least once per chunk of path points
+  for (int64_t j = 0; j < hooked.units.size(); ++j) CHECK(hooked.units[j] == plain.units[j]);
+  polls = 0;
+  const NeuronConductance hooked_unit = neuron_conductance(m, backend, x, {b}, req, 2);
+  CHECK(polls >= 12 / 4);
+  for (int64_t j = 0; j < x.size(); ++j) CHECK(hooked_unit.attributions[j] == plain_unit.attributions[j]);
+
+  for (int stop_at : {1, 2, 4}) {
+    int seen = 0;
+    req.cancelled = [&seen, stop_at] { return ++seen >= stop_at; };
+    CHECK_THROWS_AS(layer_conductance(m, backend, x, {b}, req), Cancelled);
+    CHECK(seen == stop_at);  // nothing ran after the poll that said stop
+    seen = 0;
+    CHECK_THROWS_AS(neuron_conductance(m, backend, x, {b}, req, 2), Cancelled);
+    CHECK(seen == stop_at);
+  }
+}
+
 TEST_CASE("conductance refuses bad requests with clear messages", "[conductance][errors]") {
   Model m = one_hidden_layer(0.5);
   ReferenceBackend backend;

@@ -168,8 +168,6 @@ class Engine {
         throw Error("layer " + std::to_string(layer) + " is out of range: the model has " +
                     std::to_string(model_->num_layers()) + " layers");
       const igscope::AttributionRequest req = igscope::request_from_json(parsed);
-      if (should_stop.typeOf().as<std::string>() == "function" && should_stop().as<bool>())
-        throw igscope::Cancelled();
       igscope::BaselineSources sources;
       if (baseline_image_) sources.image = &*baseline_image_;
       if (dataset_) sources.dataset = &*dataset_;
@@ -181,6 +179,8 @@ class Engine {
       creq.target = req.target < 0 ? igscope::predicted_class(*model_, *backend_, x) : req.target;
       creq.output = req.output;
       creq.integration = req.integration;
+      if (should_stop.typeOf().as<std::string>() == "function")
+        creq.cancelled = [&should_stop] { return should_stop().as<bool>(); };
       const igscope::LayerConductance c = igscope::layer_conductance(*model_, *backend_, x, baselines, creq);
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       const auto& names = model_->class_names();

@@ -440,6 +440,45 @@ export async function widgetTests({ browser, root, check, native }) {
       maxAbsDiff(wi[0].result.attributions, black.result.attributions) <= 1e-4,
       `max |diff| ${maxAbsDiff(wi[0].result.attributions, black.result.attributions).toExponential(2)}`,
     );
+    // The worker stops a view lane's computation in flight when a newer
+    // request of that lane comes (the shared counters of an isolated page):
+    // a long layer conductance, then a short one while it runs.
+    const lane = await isoPage.evaluate(async () => {
+      const { EngineClient } = await import('../src/engine-client.js');
+      const client = new EngineClient({ base: new URL('../', location.href).href });
+      await client.ready;
+      const bytes = await (await fetch('../models/fashion_cnn_smelu.safetensors')).arrayBuffer();
+      const model = await client.loadModel(bytes);
+      const replies = [];
+      const both = new Promise((resolve) => {
+        client.worker.addEventListener('message', (e) => {
+          if (e.data.type !== 'conductance') return;
+          replies.push({ id: e.data.id, reply: JSON.parse(e.data.text), at: performance.now() });
+          if (replies.length === 2) resolve();
+        });
+      });
+      const input = new Float32Array(784).fill(0.5);
+      const t0 = performance.now();
+      // Riemann nodes: no time goes into computing the rule before the path.
+      const long = client.conductance(input, { layer: 3, steps: 16384, quadrature: 'riemann_middle', baseline: 'black' });
+      await new Promise((r) => setTimeout(r, 300));
+      const short = client.conductance(input, { layer: 3, steps: 16, baseline: 'black' });
+      await both;
+      client.worker.terminate();
+      return {
+        model: model.error || null, long, short, ms: performance.now() - t0,
+        replies: replies.map((r) => ({
+          id: r.id, cancelled: r.reply.cancelled === true, error: r.reply.error || null, gap: r.reply.gap, ms: r.at - t0,
+        })),
+      };
+    });
+    const [firstReply, secondReply] = lane.replies;
+    check(
+      'engine: a newer conductance request stops the one in flight (it answers {"cancelled": true}), and the newer one completes',
+      !lane.model && firstReply.id === lane.long && firstReply.cancelled && secondReply.id === lane.short &&
+        !secondReply.cancelled && !secondReply.error && Number.isFinite(secondReply.gap),
+      JSON.stringify(lane),
+    );
     await iso.close();
 
     // ---- the package on another origin (a CDN with CORS) -------------------

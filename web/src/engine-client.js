@@ -4,6 +4,8 @@
 // current. Nothing here blocks the page. `base` is the URL of the folder that
 // holds wasm/threaded/ and wasm/single/ (the page's root, or the widget
 // package's root).
+import { GENERATION_SLOTS, LANE_SLOTS } from './generation.js';
+
 const HERE = import.meta.url;
 
 // A worker script must come from the page's origin. When these modules are
@@ -45,7 +47,7 @@ export class EngineClient {
     };
     this.generation =
       self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined'
-        ? new Int32Array(new SharedArrayBuffer(4))
+        ? new Int32Array(new SharedArrayBuffer(4 * GENERATION_SLOTS))
         : null;
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
@@ -144,6 +146,7 @@ export class EngineClient {
   lane(type, payload) {
     const id = this.nextLaneId++;
     this.latest[type] = id;
+    if (this.generation) Atomics.store(this.generation, LANE_SLOTS[type], id);
     this.worker.postMessage({ type, id, ...payload });
     return id;
   }

@@ -20,7 +20,10 @@
 // dropped, and one in flight is cancelled through the shared generation
 // counter (cross-origin isolated pages) that shouldStop reads. The views'
 // jobs (conductance, tabular) have their own lanes, each latest wins within
-// its lane, and run after the page's attribution job.
+// its lane, and run after the page's attribution job; on isolated pages a
+// newer request of a lane stops that lane's computation in flight too.
+import { LANE_SLOTS } from './generation.js';
+
 let engine = null;
 let info = null;
 let generation = null;
@@ -95,7 +98,11 @@ async function run() {
     }
     for (const [type, current] of [...lanes]) {
       lanes.delete(type);
-      const stop = () => lanes.has(type) && lanes.get(type).id > current.id;
+      // Isolated pages: the client's shared counter has this lane's newest id
+      // while the module runs; otherwise only requests already delivered count.
+      const stop = generation
+        ? () => Atomics.load(generation, LANE_SLOTS[type]) !== current.id
+        : () => lanes.has(type) && lanes.get(type).id > current.id;
       const text =
         type === 'conductance'
           ? engine.conductance(current.input, JSON.stringify(current.request), stop)

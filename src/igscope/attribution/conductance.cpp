@@ -62,9 +62,14 @@ void endpoint_values(Model& model, Backend& backend, const Setup& s, const Model
 // backward through the rest for dF/dy. Calls on_chunk(baseline index, weights, y_grad, tangent)
 // with y_grad = dF/dy and tangent = dy/dalpha, [b, unit shape...], and
 // per-point quadrature weights (already divided by the number of baselines).
+void throw_if_cancelled(const ConductanceRequest& r) {
+  if (r.cancelled && r.cancelled()) throw Cancelled();
+}
+
 template <typename OnChunk>
-int64_t walk_paths(Model& model, Backend& backend, const Setup& s, const ModelTarget& f, int64_t batch_size,
+int64_t walk_paths(Model& model, Backend& backend, const Setup& s, const ModelTarget& f, const ConductanceRequest& r,
                    bool need_tangent, OnChunk on_chunk) {
+  const int64_t batch_size = r.integration.batch_size;
   const size_t l = s.layer, n_layers = model.num_layers();
   const int64_t per = s.x.size();
   const int64_t count = static_cast<int64_t>(s.rule.size());
@@ -75,6 +80,7 @@ int64_t walk_paths(Model& model, Backend& backend, const Setup& s, const ModelTa
     const StraightPath path(s.bases[k_base], s.x);
     path.velocity(0.0, velocity.data());
     for (int64_t begin = 0; begin < count; begin += batch_size) {
+      throw_if_cancelled(r);
       const int64_t b = std::min(batch_size, count - begin);
       Tensor pts(model.batch_input_shape(b)), dirs;
       if (need_tangent) dirs = Tensor(model.batch_input_shape(b));
@@ -116,7 +122,7 @@ LayerConductance layer_conductance(Model& model, Backend& backend, const Tensor&
   c.unit_shape = model.layer_output_shape(s.layer);
   const int64_t units = shape_numel(c.unit_shape);
   std::vector<double> accum(static_cast<size_t>(units), 0.0);
-  c.evaluations = walk_paths(model, backend, s, f, r.integration.batch_size, true,
+  c.evaluations = walk_paths(model, backend, s, f, r, true,
                              [&](size_t, const std::vector<double>& w, const Tensor& g, const Tensor& t) {
                                for (size_t i = 0; i < w.size(); ++i) {
                                  const float* gi = g.data() + static_cast<int64_t>(i) * units;
@@ -126,6 +132,7 @@ LayerConductance layer_conductance(Model& model, Backend& backend, const Tensor&
                                        w[i] * static_cast<double>(gi[j]) * static_cast<double>(ti[j]);
                                }
                              });
+  throw_if_cancelled(r);
   endpoint_values(model, backend, s, f, c.f_input, c.f_baseline);
   c.evaluations += static_cast<int64_t>(s.bases.size()) + 1;
   c.units = Tensor(c.unit_shape);
@@ -155,7 +162,7 @@ NeuronConductance neuron_conductance(Model& model, Backend& backend, const Tenso
   c.unit = unit;
   // Per baseline: sum_k w_k dF/dy_j dy_j/dx at the path points; times (x - x') below.
   std::vector<std::vector<double>> integral(s.bases.size(), std::vector<double>(static_cast<size_t>(per), 0.0));
-  c.evaluations = walk_paths(model, backend, s, f, r.integration.batch_size, false,
+  c.evaluations = walk_paths(model, backend, s, f, r, false,
                              [&](size_t k, const std::vector<double>& w, const Tensor& g, const Tensor&) {
                                Tensor seed(g.shape());
                                for (size_t i = 0; i < w.size(); ++i) {
@@ -167,6 +174,7 @@ NeuronConductance neuron_conductance(Model& model, Backend& backend, const Tenso
                                  for (int64_t j = 0; j < per; ++j)
                                    integral[k][static_cast<size_t>(j)] += gx[static_cast<int64_t>(i) * per + j];
                              });
+  throw_if_cancelled(r);
   endpoint_values(model, backend, s, f, c.f_input, c.f_baseline);
   c.evaluations += static_cast<int64_t>(s.bases.size()) + 1;
   c.attributions = Tensor(s.x.shape());

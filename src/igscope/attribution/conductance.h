@@ -22,6 +22,7 @@
 // backward pass of layers l..0 from dF/dy_j at unit j alone. Path points go
 // through in chunks of batch_size, with the quadrature rules of IG.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct ConductanceRequest {
   int64_t target = 0; // the class whose output F is
   TargetOutput output = TargetOutput::Logit;
   IGOptions integration;  // quadrature, steps, batch size
+  // Polled before every chunk of path points (and the endpoint pass); when
+  // it returns true the computation throws Cancelled. Empty: never.
+  std::function<bool()> cancelled;
 };
 
 struct LayerConductance {
@@ -63,7 +67,8 @@ struct NeuronConductance {
 // With several baselines, every result is the mean over the baselines.
 // Throws Error for a layer or unit out of range, a target out of range, bad
 // steps or batch size, or an input or baseline that is not one finite sample
-// of the model's input shape, or a layer without a forward tangent.
+// of the model's input shape, or a layer without a forward tangent; throws
+// Cancelled when request.cancelled says so.
 LayerConductance layer_conductance(Model& model, Backend& backend, const Tensor& input,
                                    const std::vector<Tensor>& baselines, const ConductanceRequest& request);
 NeuronConductance neuron_conductance(Model& model, Backend& backend, const Tensor& input,
