@@ -226,6 +226,37 @@ TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[back
       be->relu_backward(count, want.data(), dx.data(), dgot.data());
       expect_close(dgot, dwant, "relu backward");
     }
+    // SmeLU: the base class's loops (the reference backend keeps them) are
+    // the reference; inputs in [-1, 1] against beta 0.5 reach all three
+    // pieces, and a backend's own version gives the same floats.
+    for (int64_t count : {int64_t{1001}, int64_t{3} << 16, int64_t{7}}) {
+      INFO(v.describe() << " smelu " << count);
+      const auto x = random_vector(count, rng), dx = random_vector(count, rng);
+      std::vector<float> want(static_cast<size_t>(count), kNaN), got = want, dwant = want, dgot = want;
+      ref.smelu_forward(count, 0.5, x.data(), want.data());
+      be->smelu_forward(count, 0.5, x.data(), got.data());
+      CHECK(got == want);
+      ref.smelu_backward(count, 0.5, x.data(), dx.data(), dwant.data());
+      be->smelu_backward(count, 0.5, x.data(), dx.data(), dgot.data());
+      CHECK(dgot == dwant);
+    }
+  }
+}
+
+TEST_CASE("the reference SmeLU is the closed form in each piece, and its derivative", "[backend][smelu]") {
+  ReferenceBackend ref;
+  const double beta = 0.5;
+  const std::vector<float> x = {-2.0f, -0.5f, -0.25f, 0.0f, 0.3f, 0.5f, 1.5f};
+  std::vector<float> y(x.size()), g(x.size()), ones(x.size(), 1.0f);
+  ref.smelu_forward(static_cast<int64_t>(x.size()), beta, x.data(), y.data());
+  ref.smelu_backward(static_cast<int64_t>(x.size()), beta, x.data(), ones.data(), g.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double want = v >= beta ? v : (v <= -beta ? 0.0 : (v + beta) * (v + beta) / (4 * beta));
+    const double slope = v >= beta ? 1.0 : (v <= -beta ? 0.0 : (v + beta) / (2 * beta));
+    INFO("x = " << v);
+    CHECK(y[i] == Approx(want).margin(1e-7));
+    CHECK(g[i] == Approx(slope).margin(1e-7));
   }
 }
 
@@ -334,6 +365,7 @@ TEST_CASE("TimedBackend passes every op through unchanged and counts each kind",
   CHECK(timed.calls(TimedBackend::ReluForward) == 4);
   CHECK(timed.calls(TimedBackend::ReluBackward) == 4);
   CHECK(timed.calls(TimedBackend::ConvBackwardParams) == 0);
+  CHECK(timed.calls(TimedBackend::SmeluForward) == 0);
   double sum = 0.0;
   for (int op = 0; op < TimedBackend::kOps; ++op) {
     CHECK(timed.ms(static_cast<TimedBackend::Op>(op)) >= 0.0);
@@ -345,6 +377,17 @@ TEST_CASE("TimedBackend passes every op through unchanged and counts each kind",
   timed.reset();
   CHECK(timed.calls(TimedBackend::ConvForward) == 0);
   CHECK(timed.total_ms() == 0.0);
+
+  // fashion_cnn_smelu: the same with 4 SmeLUs in place of the ReLUs.
+  Model smooth(named_architecture("fashion_cnn_smelu"));
+  smooth.init_he(3);
+  const ForwardBackward smooth_want = run_model(smooth, ref, x, r);
+  const ForwardBackward smooth_got = run_model(smooth, timed, x, r);
+  CHECK(smooth_got.out == smooth_want.out);
+  CHECK(smooth_got.grad == smooth_want.grad);
+  CHECK(timed.calls(TimedBackend::SmeluForward) == 4);
+  CHECK(timed.calls(TimedBackend::SmeluBackward) == 4);
+  CHECK(timed.calls(TimedBackend::ReluForward) == 0);
 }
 
 TEST_CASE("the simd backend packs weights once per contents and again after a change", "[backend][simd]") {

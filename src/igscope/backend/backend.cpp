@@ -1,5 +1,7 @@
 #include "igscope/backend/backend.h"
 
+#include <algorithm>
+
 #include "igscope/backend/reference.h"
 #include "igscope/backend/simd.h"
 #ifndef __EMSCRIPTEN__
@@ -14,6 +16,23 @@
 #include "igscope/error.h"
 
 namespace igscope {
+
+void Backend::smelu_forward(int64_t count, double beta, const float* in, float* out) {
+  const float b = static_cast<float>(beta);
+  const float inv4b = static_cast<float>(0.25 / beta);
+  for (int64_t i = 0; i < count; ++i) {
+    const float v = in[i];
+    const float s = v + b;
+    const float quad = s * s * inv4b;
+    out[i] = v >= b ? v : (v <= -b ? 0.0f : quad);
+  }
+}
+
+void Backend::smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) {
+  const float b = static_cast<float>(beta);
+  const float inv2b = static_cast<float>(0.5 / beta);
+  for (int64_t i = 0; i < count; ++i) din[i] = dout[i] * std::clamp((in[i] + b) * inv2b, 0.0f, 1.0f);
+}
 
 void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op) {
   if (g.batch < 0 || g.in_h < 1 || g.in_w < 1 || g.in_c < 1 || g.out_c < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||

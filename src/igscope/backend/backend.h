@@ -88,6 +88,13 @@ class Backend {
   virtual void relu_forward(int64_t count, const float* in, float* out) = 0;
   // din = dout where out > 0, else 0.
   virtual void relu_backward(int64_t count, const float* out, const float* dout, float* din) = 0;
+
+  // SmeLU with half-width beta (layers/smelu.h), elementwise. This base
+  // class computes both in plain loops, the reference that a backend's own
+  // version is tested against.
+  virtual void smelu_forward(int64_t count, double beta, const float* in, float* out);
+  // din = dout * clamp((in + beta) / 2 beta, 0, 1)
+  virtual void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din);
 };
 
 // For backends that check what they are given: throw igscope::Error, naming

@@ -384,4 +384,38 @@ void SimdBackend::relu_backward(int64_t count, const float* out, const float* do
   });
 }
 
+// The base class's loops, vectorised and split over the threads; the same
+// float operations in the same order, so the results are identical.
+void SimdBackend::smelu_forward(int64_t count, double beta, const float* in, float* out) {
+  const float b = static_cast<float>(beta);
+  const float inv4b = static_cast<float>(0.25 / beta);
+  pool_.parallel_for(ceil_div(count, kElementwiseChunk), [&](int64_t chunk) {
+    const int64_t begin = chunk * kElementwiseChunk, end = std::min(count, begin + kElementwiseChunk);
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      const Vec v = simd::load(in + i);
+      const Vec s = v + b;
+      const Vec quad = s * s * inv4b;
+      simd::store(out + i, v >= b ? v : (v <= -b ? simd::zero() : quad));
+    }
+    Backend::smelu_forward(end - i, beta, in + i, out + i);
+  });
+}
+
+void SimdBackend::smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) {
+  const float b = static_cast<float>(beta);
+  const float inv2b = static_cast<float>(0.5 / beta);
+  pool_.parallel_for(ceil_div(count, kElementwiseChunk), [&](int64_t chunk) {
+    const int64_t begin = chunk * kElementwiseChunk, end = std::min(count, begin + kElementwiseChunk);
+    int64_t i = begin;
+    for (; i + kLanes <= end; i += kLanes) {
+      Vec slope = (simd::load(in + i) + b) * inv2b;
+      slope = slope < 0.0f ? simd::zero() : slope;  // std::clamp's order: NaN stays NaN
+      slope = slope > 1.0f ? simd::splat(1.0f) : slope;
+      simd::store(din + i, simd::load(dout + i) * slope);
+    }
+    Backend::smelu_backward(end - i, beta, in + i, dout + i, din + i);
+  });
+}
+
 }  // namespace igscope

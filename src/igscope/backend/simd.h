@@ -58,6 +58,8 @@ class SimdBackend final : public Backend {
   void maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax, float* din) override;
   void relu_forward(int64_t count, const float* in, float* out) override;
   void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
+  void smelu_forward(int64_t count, double beta, const float* in, float* out) override;
+  void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
 
   // Whether conv2d_forward (or, with backward_input, conv2d_backward_input)
   // runs this geometry as Winograd F(2x2, 3x3) rather than directly.

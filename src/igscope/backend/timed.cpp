@@ -8,7 +8,7 @@ const char* TimedBackend::op_name(Op op) {
   static const char* const names[kOps] = {
       "conv2d forward",  "conv2d input gradient", "conv2d weight gradient", "dense forward",
       "dense input gradient", "dense weight gradient", "max-pool forward", "max-pool backward",
-      "relu forward",    "relu backward"};
+      "relu forward",    "relu backward",         "smelu forward",         "smelu backward"};
   return names[op];
 }
 
@@ -67,6 +67,13 @@ void TimedBackend::relu_forward(int64_t count, const float* in, float* out) {
 }
 void TimedBackend::relu_backward(int64_t count, const float* out, const float* dout, float* din) {
   timed(ReluBackward, [&] { inner_.relu_backward(count, out, dout, din); });
+}
+
+void TimedBackend::smelu_forward(int64_t count, double beta, const float* in, float* out) {
+  timed(SmeluForward, [&] { inner_.smelu_forward(count, beta, in, out); });
+}
+void TimedBackend::smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) {
+  timed(SmeluBackward, [&] { inner_.smelu_backward(count, beta, in, dout, din); });
 }
 
 }  // namespace igscope

@@ -23,6 +23,8 @@ class TimedBackend final : public Backend {
     MaxPoolBackward,
     ReluForward,
     ReluBackward,
+    SmeluForward,
+    SmeluBackward,
     kOps
   };
   static const char* op_name(Op op);
@@ -51,6 +53,8 @@ class TimedBackend final : public Backend {
   void maxpool2d_backward(const Pool2dGeometry& g, const float* dout, const int64_t* argmax, float* din) override;
   void relu_forward(int64_t count, const float* in, float* out) override;
   void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
+  void smelu_forward(int64_t count, double beta, const float* in, float* out) override;
+  void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
 
  private:
   template <class Work>
