@@ -107,6 +107,9 @@ void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op);
 // (ignored by single-threaded backends).
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);
 std::string available_backends();  // comma-separated names
-std::string default_backend();     // the fastest backend of this build
+// The backend the commands use unless told: eigen natively (its weight
+// gradients make training fast; `--backend simd` is the fastest for
+// attribution), simd in WebAssembly.
+std::string default_backend();
 
 }  // namespace igscope
