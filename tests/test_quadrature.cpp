@@ -100,6 +100,21 @@ TEST_CASE("Gauss-Legendre is well formed up to n = 1024 and beyond", "[quadratur
   }
 }
 
+TEST_CASE("Gauss-Legendre rules handed out again are those of the n asked for", "[quadrature]") {
+  // More distinct n than the rules kept, interleaved and repeated: each rule
+  // must have n nodes and integrate x^(2n-1) exactly (1 / 2n), which a rule
+  // of another n does not.
+  const std::vector<int64_t> ns = {5, 7, 5, 3, 9, 11, 13, 15, 17, 19, 21, 7, 5, 23, 3, 9, 5};
+  for (int64_t n : ns) {
+    INFO("n = " << n);
+    const QuadratureRule r = gauss_legendre_rule(n);
+    REQUIRE(static_cast<int64_t>(r.size()) == n);
+    double integral = 0.0;
+    for (size_t k = 0; k < r.size(); ++k) integral += r.weights[k] * std::pow(r.nodes[k], static_cast<double>(2 * n - 1));
+    CHECK(integral == Approx(1.0 / static_cast<double>(2 * n)).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("Gauss-Lobatto includes both ends and is exact up to degree 2n-3", "[quadrature]") {
   const auto r3 = gauss_lobatto_rule(3);  // Simpson's rule
   CHECK(r3.nodes == std::vector<double>{0.0, 0.5, 1.0});

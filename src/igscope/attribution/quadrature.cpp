@@ -1,6 +1,9 @@
 #include "igscope/attribution/quadrature.h"
 
 #include <cmath>
+#include <list>
+#include <mutex>
+#include <utility>
 
 #include "igscope/error.h"
 
@@ -36,8 +39,9 @@ void legendre(int64_t n, double x, double& pn, double& pn1) {
 
 }  // namespace
 
-QuadratureRule gauss_legendre_rule(int64_t n) {
-  check_steps(n, "gausslegendre");
+namespace {
+
+QuadratureRule compute_gauss_legendre_rule(int64_t n) {
   QuadratureRule r;
   r.nodes.resize(static_cast<size_t>(n));
   r.weights.resize(static_cast<size_t>(n));
@@ -65,6 +69,30 @@ QuadratureRule gauss_legendre_rule(int64_t n) {
     r.weights[lo] = w;
   }
   if (n % 2 == 1) r.nodes[static_cast<size_t>(n / 2)] = 0.5;
+  return r;
+}
+
+// The most recently used rules, newest first.
+constexpr size_t kCachedRules = 8;
+std::mutex cache_mutex;
+std::list<std::pair<int64_t, QuadratureRule>> cached_rules;
+
+}  // namespace
+
+QuadratureRule gauss_legendre_rule(int64_t n) {
+  check_steps(n, "gausslegendre");
+  {
+    const std::lock_guard<std::mutex> lock(cache_mutex);
+    for (auto it = cached_rules.begin(); it != cached_rules.end(); ++it)
+      if (it->first == n) {
+        cached_rules.splice(cached_rules.begin(), cached_rules, it);
+        return it->second;
+      }
+  }
+  QuadratureRule r = compute_gauss_legendre_rule(n);  // outside the lock: slow for large n
+  const std::lock_guard<std::mutex> lock(cache_mutex);
+  cached_rules.emplace_front(n, r);
+  if (cached_rules.size() > kCachedRules) cached_rules.pop_back();
   return r;
 }
 
