@@ -13,14 +13,14 @@ namespace igscope {
 using simd::ceil_div;
 using simd::dot_tile;
 using simd::gemm_tile;
-using simd::kTasksPerThread;
-using simd::pack_b;
-using simd::pack_bias;
 using simd::kDotMR;
 using simd::kLanes;
 using simd::kMaxTile;
 using simd::kMR;
 using simd::kNR;
+using simd::kTasksPerThread;
+using simd::pack_b;
+using simd::pack_bias;
 using simd::Vec;
 
 const char* SimdBackend::isa() { return simd::kIsa; }
