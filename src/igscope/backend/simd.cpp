@@ -1,7 +1,6 @@
 #include "igscope/backend/simd.h"
 
 #include <algorithm>
-#include <cstring>
 #include <tuple>
 
 #include "igscope/backend/simd_gemm.h"
