@@ -305,7 +305,12 @@ export async function widgetTests({ browser, root, check, native }) {
     );
     const fromTraining = await page.evaluate(async () => {
       const el = document.getElementById('black');
-      const next = () => new Promise((resolve) => el.addEventListener('igscope-result', (e) => resolve(e.detail), { once: true }));
+      // The next result, or the widget's error (then the checks below fail with it).
+      const next = () =>
+        new Promise((resolve, reject) => {
+          el.addEventListener('igscope-result', (e) => resolve(e.detail), { once: true });
+          el.addEventListener('igscope-error', (e) => reject(new Error(e.detail.message)), { once: true });
+        });
       let p = next();
       el.setBaseline('mean');
       const byName = await p;
