@@ -160,7 +160,7 @@ void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
                                if (bias) q.bias.assign(bias, bias + g.out_c);
                              });
     winograd::convolve(pool_, p.b, g.in_c, g.out_c, g.batch, g.in_h, g.in_w, in,
-                       p.bias.empty() ? nullptr : p.bias.data(), out);
+                       p.bias.empty() ? nullptr : p.bias.data(), zeros(g.in_c), out);
     return;
   }
   const int64_t taps = g.kernel_h * g.kernel_w, C = g.in_c, K = taps * C, N = g.out_c;
@@ -219,7 +219,7 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
                                winograd::pack_backward_input(g, weight, q.b);
                                q.bias.clear();
                              });
-    winograd::convolve(pool_, p.b, g.out_c, g.in_c, g.batch, g.in_h, g.in_w, dout, nullptr, din);
+    winograd::convolve(pool_, p.b, g.out_c, g.in_c, g.batch, g.in_h, g.in_w, dout, nullptr, zeros(g.out_c), din);
     return;
   }
   // A transposed convolution: din[n, iy, ix, i] gathers dout[n, oy, ox, o] *

@@ -119,12 +119,12 @@ void pack_backward_input(const Conv2dGeometry& g, const float* weight, std::vect
 }
 
 void convolve(ThreadPool& pool, const std::vector<float>& packed, int64_t channels_in, int64_t channels_out,
-              int64_t batch, int64_t h, int64_t w, const float* in, const float* bias, float* out) {
+              int64_t batch, int64_t h, int64_t w, const float* in, const float* bias, const float* zeros,
+              float* out) {
   const int64_t C = channels_in, N = channels_out;
   const int64_t tiles_h = ceil_div(h, 2), tiles_w = ceil_div(w, 2), tiles = batch * tiles_h * tiles_w;
   if (tiles == 0) return;
   const int64_t panels = ceil_div(N, kNR), per_position = panels * C * kNR;
-  const std::vector<float> zero_row(static_cast<size_t>(C), 0.0f);
 
   pool.parallel_for(ceil_div(tiles, kTilesPerTask), [&](int64_t task) {
     const int64_t t0 = task * kTilesPerTask, count = std::min(kTilesPerTask, tiles - t0);
@@ -139,7 +139,7 @@ void convolve(ThreadPool& pool, const std::vector<float>& packed, int64_t channe
       for (int r = 0; r < 4; ++r)
         for (int c = 0; c < 4; ++c) {
           const int64_t y = 2 * ty - 1 + r, x = 2 * tx - 1 + c;
-          d[r][c] = y >= 0 && y < h && x >= 0 && x < w ? in + ((n * h + y) * w + x) * C : zero_row.data();
+          d[r][c] = y >= 0 && y < h && x >= 0 && x < w ? in + ((n * h + y) * w + x) * C : zeros;
         }
       float* vp[kPositions];
       for (int pos = 0; pos < kPositions; ++pos) vp[pos] = v.data() + (pos * kTilesPerTask + j) * C;

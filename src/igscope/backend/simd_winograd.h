@@ -38,8 +38,9 @@ void pack_backward_input(const Conv2dGeometry& g, const float* weight, std::vect
 // out[n, y, x, o] = bias[o] + sum over (i, ky, kx) of
 //   in[n, y - 1 + ky, x - 1 + kx, i] * kernel(o, i, ky, kx)
 // for images of h x w (outputs h x w), NHWC; bias: channels_out floats, or
-// null for none.
+// null for none; zeros: channels_in zeros (the padding).
 void convolve(ThreadPool& pool, const std::vector<float>& u, int64_t channels_in, int64_t channels_out,
-              int64_t batch, int64_t h, int64_t w, const float* in, const float* bias, float* out);
+              int64_t batch, int64_t h, int64_t w, const float* in, const float* bias, const float* zeros,
+              float* out);
 
 }  // namespace igscope::winograd
