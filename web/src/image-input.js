@@ -5,12 +5,6 @@
 export const SIZE = 28;
 export const PIXELS = SIZE * SIZE;
 
-export function fromBytes(bytes) {
-  const out = new Float32Array(PIXELS);
-  for (let i = 0; i < PIXELS; ++i) out[i] = bytes[i] / 255;
-  return out;
-}
-
 // Decodes a File as an image. Rejects with a readable message when the file
 // is not an image the browser can decode.
 export async function decodeImageFile(file) {
