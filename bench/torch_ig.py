@@ -13,6 +13,16 @@ reference. For each (threads, steps) it runs igscope's backends and PyTorch
 alternately, `--rounds` times, and reports medians and the ratios
 PyTorch ms / igscope ms (> 1: igscope is faster).
 
+PyTorch is timed as its users have it: it first says which BLAS its
+libblas.so.3 resolves to in this process (read from /proc/self/maps after a
+matmul) and which convolution kernels autograd runs (the profiler's op
+names: oneDNN's aten::mkldnn_convolution, or im2col + BLAS in
+aten::_slow_conv2d_*), and it refuses to report a ratio (exit status 3) when
+the BLAS is the reference one (Debian's libblas3, in
+/usr/lib/x86_64-linux-gnu/blas/), on which PyTorch is several times slower
+than on OpenBLAS (libopenblas0-openmp, which update-alternatives then
+prefers).
+
 Run with Debian's interpreter (python3 on PATH may be another one):
   /usr/bin/python3 bench/torch_ig.py --igscope build/igscope --model M.safetensors
 """
@@ -34,6 +44,69 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from torch_model import load_model, to_torch_input  # noqa: E402
 
 FASHION_DIR = os.environ.get("IGSCOPE_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+REFERENCE_BLAS_DIR = "/usr/lib/x86_64-linux-gnu/blas/"  # Debian's libblas3: the reference (netlib) BLAS
+BLAS_ALTERNATIVE = "/etc/alternatives/libblas.so.3-x86_64-linux-gnu"
+REFUSED = 3  # exit status when PyTorch runs on the reference BLAS
+
+
+def mapped_files():
+    """The files mapped into this process."""
+    with open("/proc/self/maps") as f:
+        return {fields[5].strip() for fields in (line.split(maxsplit=5) for line in f) if len(fields) == 6}
+
+
+def blas_in_use():
+    """Which BLAS PyTorch calls: the libblas.so.3 file mapped after a matmul (the dynamic loader's answer, so
+    LD_LIBRARY_PATH and the alternatives system both count), any OpenBLAS / MKL / BLIS library mapped with it,
+    and its kind: "reference", "openblas", "mkl", "blis" or "unknown"."""
+    a = torch.ones(64, 64)
+    (a @ a).sum().item()
+    mapped = mapped_files()
+    libblas = sorted(p for p in mapped if os.path.basename(p).startswith("libblas.so"))
+    named = sorted(p for p in mapped if any(k in os.path.basename(p) for k in ("openblas", "libmkl", "libblis")))
+    if any(p.startswith(REFERENCE_BLAS_DIR) for p in libblas):
+        kind = "reference"
+    elif any("openblas" in p for p in libblas + named):
+        kind = "openblas"
+    elif any("mkl" in p for p in libblas + named):
+        kind = "mkl"
+    elif any("blis" in p for p in libblas + named):
+        kind = "blis"
+    else:
+        kind = "unknown"
+    alternative = os.path.realpath(BLAS_ALTERNATIVE) if os.path.lexists(BLAS_ALTERNATIVE) else None
+    return {"kind": kind, "libblas": libblas, "libraries": named, "alternative": alternative}
+
+
+def convolution_in_use(model, x, batch):
+    """Which convolution kernels PyTorch runs for a batch of path points in each memory format: the profiler's op
+    names below aten::convolution (aten::convolution_backward, the input gradient, calls the backend the forward
+    chose without an op of its own), and whether oneDNN (mkldnn) is there. Dense layers are aten::addmm / mm:
+    BLAS sgemm."""
+    generic = {"aten::conv2d", "aten::convolution", "aten::_convolution", "aten::convolution_backward",
+               "ConvolutionBackward0"}
+    ops = {}
+    for name, channels_last in (("nchw", False), ("channels_last", True)):
+        ig = TorchIG(model, x, 0, batch, batch, channels_last)
+        with torch.autograd.profiler.profile() as prof:
+            ig.run()
+        ops[name] = sorted({e.name for e in prof.function_events if "conv" in e.name.lower() and e.name not in generic and not e.name.startswith("autograd::")})
+    version = next((line.split("Intel(R) MKL-DNN", 1)[1].split("(")[0].strip()
+                    for line in torch.__config__.show().splitlines() if "MKL-DNN" in line), None)
+    return {"mkldnn_available": torch.backends.mkldnn.is_available(), "mkldnn_enabled": torch.backends.mkldnn.enabled,
+            "onednn_version": version, "ops": ops,
+            "dnnl_library": sorted(p for p in mapped_files() if "libdnnl" in os.path.basename(p))}
+
+
+def describe_libraries(blas, conv):
+    where = ", ".join(blas["libblas"] + [p for p in blas["libraries"] if p not in blas["libblas"]]) or "no libblas mapped"
+    lines = [f"BLAS: {blas['kind']} ({where}; {BLAS_ALTERNATIVE} -> {blas['alternative']})"]
+    onednn = "available" if conv["mkldnn_available"] else "not available"
+    if conv["mkldnn_available"]:
+        onednn += ", enabled" if conv["mkldnn_enabled"] else ", disabled"
+    lines.append(f"convolutions: oneDNN (mkldnn) {onednn}, version {conv['onednn_version']}; ops run: "
+                 + "; ".join(f"{k} {', '.join(v) or '?'}" for k, v in conv["ops"].items()))
+    return lines
 
 
 def test_image(index):
@@ -126,6 +199,22 @@ def main():
 
     model, _ = load_model(args.model)
     x = to_torch_input(test_image(args.image))
+    blas = blas_in_use()
+    conv = convolution_in_use(model, x, args.batch)
+    libraries = describe_libraries(blas, conv)
+    for line in libraries:
+        print(f"PyTorch {torch.__version__} {line}", file=sys.stderr)
+    if blas["kind"] == "reference":
+        print(
+            f"torch_ig.py: refusing to report a ratio: PyTorch's libblas.so.3 is the reference BLAS "
+            f"({', '.join(blas['libblas'])}, Debian's libblas3), not the PyTorch its users run (measured on Zen 3: "
+            f"55.5 ms per 32-step IG against 16.1 ms on OpenBLAS). Install libopenblas0-openmp (the alternatives "
+            f"system then points libblas.so.3 at OpenBLAS; check with update-alternatives --display "
+            f"libblas.so.3-x86_64-linux-gnu) and run again."
+            + ("" if blas["alternative"] is None or blas["alternative"].startswith(REFERENCE_BLAS_DIR) else
+               f" The alternatives link already points at {blas['alternative']}: LD_LIBRARY_PATH (or LD_PRELOAD) "
+               f"chose the reference one."), file=sys.stderr)
+        sys.exit(REFUSED)
     backends = [b for b in args.backends.split(",") if b]
     rows = []
     for threads in [int(t) for t in args.threads.split(",")]:
@@ -163,10 +252,13 @@ def main():
                       + ", ".join(f"{b} {row['igscope'][b]['ms_per_ig']:.2f} ms" for b in backends), file=sys.stderr)
 
     if args.json:
-        print(json.dumps({"torch": torch.__version__, "image": args.image, "batch": args.batch, "rows": rows}, indent=2))
+        print(json.dumps({"torch": torch.__version__, "blas": blas, "convolution": conv, "image": args.image,
+                          "batch": args.batch, "rows": rows}, indent=2))
         return
     print(f"\nIG of Fashion-MNIST test image {args.image}, Gauss-Legendre, batches of {args.batch}; "
           f"PyTorch {torch.__version__} (CPU); medians")
+    for line in libraries:
+        print(f"PyTorch {line}")
     header = f"{'threads':>7} {'steps':>5} | {'PyTorch ms':>10} {'(layout)':>15} |"
     for b in backends:
         header += f" {b + ' ms':>12} {'PyTorch/' + b:>17} |"
