@@ -70,10 +70,17 @@ def strip_inline_code(line):
 
 
 def heading_text(raw):
-    """The heading as GitHub renders it to text: links to their text, no emphasis or code marks."""
-    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", raw)
-    text = re.sub(r"<[^>]+>", "", text)
-    return text.replace("`", "").replace("*", "")
+    """The heading as GitHub renders it to text: code spans as their text, links as
+    their text, HTML tags and emphasis marks dropped outside code spans."""
+    out = []
+    for i, part in enumerate(re.split(r"(`+[^`]*?`+)", raw)):
+        if i % 2:
+            out.append(part.strip("`"))
+            continue
+        part = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", part)
+        part = re.sub(r"<[^>]+>", "", part)
+        out.append(part.replace("*", ""))
+    return "".join(out)
 
 
 def slug(text):
@@ -209,7 +216,7 @@ def options_of(igscope, sub):
     return _option_cache[sub]
 
 
-def check_examples(path, root, igscope, known, errors):
+def check_examples(path, root, igscope, known, top, errors):
     with open(path, encoding="utf-8") as f:
         _, blocks = split_fences(f.read())
     count = 0
@@ -227,7 +234,9 @@ def check_examples(path, root, igscope, known, errors):
             for args in calls:
                 count += 1
                 if not args or args[0].startswith("-"):
-                    errors.append(f"{where}: no subcommand")
+                    # Only the top-level options (--help) may come without a subcommand.
+                    if not args or any(t.split("=", 1)[0] not in top for t in args if t.startswith("-")):
+                        errors.append(f"{where}: no subcommand (igscope has: {', '.join(sorted(known))})")
                     continue
                 sub = args[0]
                 if sub not in known:
@@ -254,11 +263,12 @@ def main():
     root = os.path.abspath(args.root)
     igscope = os.path.abspath(args.igscope)
     known = subcommands(igscope)
+    top = set(OPTION.findall(help_text(igscope, ["--help"])[1])) | {"-h"}
     errors, links, examples = [], 0, 0
     files = doc_files(root)
     for path in files:
         links += check_links(path, root, errors)
-        examples += check_examples(path, root, igscope, known, errors)
+        examples += check_examples(path, root, igscope, known, top, errors)
     for e in errors:
         print(f"BROKEN {e}")
     print(f"check_docs: {len(files)} files, {links} relative links, {examples} igscope examples checked; "
