@@ -7,15 +7,6 @@
 
 namespace igscope {
 
-std::string heatmap_style_name(HeatmapStyle s) {
-  switch (s) {
-    case HeatmapStyle::Signed: return "signed";
-    case HeatmapStyle::Magnitude: return "magnitude";
-    case HeatmapStyle::Positive: return "positive";
-  }
-  return "?";
-}
-
 HeatmapStyle parse_heatmap_style(const std::string& name) {
   if (name == "signed") return HeatmapStyle::Signed;
   if (name == "magnitude") return HeatmapStyle::Magnitude;

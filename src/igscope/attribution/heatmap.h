@@ -20,7 +20,6 @@
 namespace igscope {
 
 enum class HeatmapStyle { Signed, Magnitude, Positive };
-std::string heatmap_style_name(HeatmapStyle s);
 HeatmapStyle parse_heatmap_style(const std::string& name);  // throws Error
 
 struct HeatmapOptions {

@@ -247,10 +247,8 @@ PathIntegral integrate_path_adaptive(TargetFunction& f, const Path& path, const 
       std::vector<double> trial = fresh;
       missing({iv.a, mid}, trial);
       missing({mid, iv.b}, trial);
-      const int64_t cost = static_cast<int64_t>(trial.size() - fresh.size());
       if (static_cast<int64_t>(nodes.size()) + static_cast<int64_t>(trial.size()) > o.max_evaluations) continue;
       if (!split.empty() && static_cast<int64_t>(trial.size()) > o.points_per_round) break;
-      (void)cost;
       fresh = std::move(trial);
       split.push_back(idx);
       remaining -= std::abs(iv.gap);
