@@ -386,7 +386,7 @@ TEST_CASE("completeness on the shipped SmeLU model: gap under 1% at 64 Gauss-Leg
   CHECK(std::count_if(rel.begin(), rel.end(), [](double r) { return r < 0.01; }) >= 95);
 }
 
-// The ReLU model of the source notes: its logit is piecewise linear along the
+// The ReLU model (fashion_cnn_v1): its logit is piecewise linear along the
 // path, so the slope jumps wherever a unit changes sign and Gauss-Legendre
 // converges only like 1/n. Measured: 89/100 under 1% at 64 steps (PyTorch in
 // float64 finds the same 89), median 4.4e-3; 95/100 at 128 steps, 100/100 at

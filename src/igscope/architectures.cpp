@@ -41,7 +41,8 @@ json fashion_cnn(const std::string& name, const json& activation) {
 }  // namespace
 
 nlohmann::json named_architecture(const std::string& name) {
-  // ReLU: the network of the source notes.
+  // ReLU: the first shipped network; its logit is piecewise linear along the
+  // path, so IG's quadrature converges slowly (about 1/n for Gauss-Legendre).
   if (name == "fashion_cnn_v1") return fashion_cnn(name, {{"type", "relu"}});
   // SmeLU: the same network with a continuous gradient, so IG's quadrature
   // converges fast along the path (the shipped default).

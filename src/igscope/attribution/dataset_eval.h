@@ -21,7 +21,9 @@ namespace igscope {
 
 struct AttributionEvalConfig {
   std::vector<std::string> methods = {"ig"};
-  // The six baselines the source notes compare.
+  // The baselines that need no data set: constant black and white, uniform
+  // and Gaussian noise, a blur of the input and the maximum-distance image
+  // (mean, median and train:N also need the training images).
   std::vector<std::string> baselines = {"black", "white", "uniform", "gaussian:0.1", "blur:2", "maxdist"};
   AttributionRequest request;      // steps, quadrature, target output, ...; method and baseline are set per pair
   int64_t curve_steps = 20;        // deletion / insertion points (the model's softmax probability of the target)
