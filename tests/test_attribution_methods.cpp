@@ -104,6 +104,39 @@ TEST_CASE("baseline specs parse, print back, and refuse nonsense with the gramma
   CHECK_THROWS_WITH(parse_baseline_spec("nan"), Catch::Contains("known: black, white"));
 }
 
+TEST_CASE("every kind of the baseline grammar table parses and an unknown kind is refused with the whole table",
+          "[baselines][grammar]") {
+  std::set<int> kinds;
+  for (const BaselineSyntax& row : baseline_grammar()) {
+    INFO("grammar row " << row.syntax << " (example " << row.example << ")");
+    BaselineSpec spec;
+    REQUIRE_NOTHROW(spec = parse_baseline_spec(row.example));
+    CHECK(spec.kind == row.kind);
+    CHECK(spec.to_string() == row.example);
+    if (row.kind != BaselineKind::Image)  // image:PATH takes the rest as the path, '@' included
+      CHECK(parse_baseline_spec(std::string(row.example) + "@3").seed.value() == 3);
+    // the syntax and its example name the same kind
+    const std::string syntax = row.syntax, example = row.example;
+    CHECK(syntax.substr(0, syntax.find(':')) == example.substr(0, example.find(':')));
+    CHECK(std::string(row.meaning).size() > 10);
+    CHECK(baseline_help().find(row.syntax) != std::string::npos);
+    CHECK(baseline_help().find(row.meaning) != std::string::npos);
+    kinds.insert(static_cast<int>(row.kind));
+  }
+  // every kind the parser knows is in the table
+  CHECK(kinds.size() == static_cast<size_t>(BaselineKind::Training) + 1);
+  CHECK(baseline_kinds().find("median") != std::string::npos);
+  try {
+    parse_baseline_spec("purple");
+    FAIL("an unknown kind parsed");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("unknown kind 'purple'") != std::string::npos);
+    CHECK(m.find("(known: " + baseline_kinds() + ")") != std::string::npos);
+    for (const BaselineSyntax& row : baseline_grammar()) CHECK(m.find(row.syntax) != std::string::npos);
+  }
+}
+
 TEST_CASE("every baseline kind gives what it promises", "[baselines]") {
   const Tensor x = test_image(6, 5, 1, 3);
   const ValueRange r{0.0, 1.0};

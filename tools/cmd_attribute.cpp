@@ -175,9 +175,7 @@ void add_attribute_command(CLI::App& app) {
       ->check(CLI::IsMember({"logit", "probability"}));
   cmd->add_option("--method", o->method, "ig, gradient (saliency), gradxinput, smoothgrad, smoothgrad_ig, blurig, guidedig")
       ->check(CLI::IsMember(method_names()));
-  cmd->add_option("--baseline", o->baseline,
-                  "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:FILE.png, mean, "
-                  "train:N, avg:N:uniform, avg:N:gaussian:SIGMA; any may end in @SEED");
+  cmd->add_option("--baseline", o->baseline, "the path's start x', one of:\n" + baseline_help())->capture_default_str();
   cmd->add_option("--steps", o->steps, "quadrature steps (Guided IG: gradient steps along its path)")->capture_default_str();
   cmd->add_option("--quadrature", o->quadrature, "gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid")
       ->check(CLI::IsMember(quadrature_names()));

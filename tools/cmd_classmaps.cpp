@@ -128,7 +128,7 @@ void add_classmaps_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "output folder (created if needed)")->required();
   cmd->add_option("--method", o->method, "ig, gradient (saliency), gradxinput, smoothgrad, smoothgrad_ig, blurig, guidedig")
       ->check(CLI::IsMember(method_names()));
-  cmd->add_option("--baseline", o->baseline, "baseline spec (see igscope attribute)")->capture_default_str();
+  cmd->add_option("--baseline", o->baseline, "the path's start x', one of:\n" + baseline_help())->capture_default_str();
   cmd->add_option("--steps", o->steps, "quadrature steps")->capture_default_str();
   cmd->add_option("--quadrature", o->quadrature, "gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid")
       ->check(CLI::IsMember(quadrature_names()));

@@ -143,9 +143,7 @@ void add_conductance_command(CLI::App& app) {
   cmd->add_option("--target", o->target, "class to explain (default: the predicted class)");
   cmd->add_option("--output", o->output, "explain the class's logit or its softmax probability")
       ->check(CLI::IsMember({"logit", "probability"}));
-  cmd->add_option("--baseline", o->baseline,
-                  "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:FILE.png, mean, "
-                  "train:N, avg:N:KIND; any may end in @SEED");
+  cmd->add_option("--baseline", o->baseline, "the path's start x', one of:\n" + baseline_help())->capture_default_str();
   cmd->add_option("--steps", o->steps, "quadrature steps")->capture_default_str();
   cmd->add_option("--quadrature", o->quadrature, "gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid")
       ->check(CLI::IsMember(quadrature_names()));

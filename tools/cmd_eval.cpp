@@ -93,7 +93,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--attribution", opt->attribution,
                 "evaluate attributions: completeness gaps, deletion / insertion AUC, infidelity, max-sensitivity");
   cmd->add_option("--methods", opt->methods, "with --attribution: comma-separated methods (ig, gradient, gradxinput, ...)");
-  cmd->add_option("--baselines", opt->baselines, "with --attribution: comma-separated baseline specs");
+  cmd->add_option("--baselines", opt->baselines, "with --attribution: comma-separated baseline specs, each one of:\n" +
+                                                     baseline_help())
+      ->capture_default_str();
   cmd->add_option("--steps", opt->config.request.integration.steps, "IG steps")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--quadrature", opt->quadrature, "IG quadrature");
   cmd->add_option("--output", opt->output, "attributed output: logit or probability");

@@ -12,12 +12,11 @@ namespace igscope {
 
 namespace {
 
-const char* kGrammar =
-    "black, white, constant:V, uniform, gaussian:SIGMA, blur:SIGMA, maxdist, image:PATH, mean, median, train:N, "
-    "avg:N:uniform or avg:N:gaussian:SIGMA, each optionally followed by @SEED";
+const char* kSeedSyntax = "SPEC@SEED";
+const char* kSeedMeaning = "any of them with its random seed fixed (otherwise the request's seed: --seed)";
 
 [[noreturn]] void spec_error(const std::string& spec, const std::string& why) {
-  throw Error("bad baseline '" + spec + "': " + why + " (known: " + kGrammar + ")");
+  throw Error("bad baseline '" + spec + "': " + why + " (known: " + baseline_kinds() + ")");
 }
 
 double parse_number(const std::string& spec, const std::string& text, const char* what) {
@@ -48,6 +47,49 @@ std::string format_number(double v) {
 float clip(double v, const ValueRange& r) { return static_cast<float>(std::min(r.hi, std::max(r.lo, v))); }
 
 }  // namespace
+
+const std::vector<BaselineSyntax>& baseline_grammar() {
+  static const std::vector<BaselineSyntax> grammar = {
+      {"black", "every value at the low end of the input range (0 for images)", "black", BaselineKind::Black},
+      {"white", "every value at the high end of the input range (1 for images)", "white", BaselineKind::White},
+      {"constant:V", "every value at V (inside the range)", "constant:0.5", BaselineKind::Constant},
+      {"uniform", "uniform noise over the range", "uniform", BaselineKind::Uniform},
+      {"gaussian:SIGMA", "the input plus Gaussian noise of std SIGMA x the range's width, clipped to the range",
+       "gaussian:0.1", BaselineKind::Gaussian},
+      {"blur:SIGMA", "the input blurred by a Gaussian of std SIGMA pixels (reflected borders)", "blur:2",
+       BaselineKind::Blur},
+      {"maxdist", "each value at the end of the range farthest from the input's value", "maxdist",
+       BaselineKind::MaxDistance},
+      {"image:PATH", "a custom image of the input's shape (PATH: a PNG file)", "image:baseline.png",
+       BaselineKind::Image},
+      {"mean", "the training samples' mean", "mean", BaselineKind::DatasetMean},
+      {"median", "the training samples' per-feature median (mean of the two middle values for an even count)",
+       "median", BaselineKind::DatasetMedian},
+      {"train:N", "N training samples drawn without replacement, IG averaged over them (expected gradients)",
+       "train:16", BaselineKind::Training},
+      {"avg:N:uniform", "N uniform-noise baselines, IG averaged over them", "avg:8:uniform", BaselineKind::Uniform},
+      {"avg:N:gaussian:SIGMA", "N Gaussian-noise baselines, IG averaged over them", "avg:8:gaussian:0.1",
+       BaselineKind::Gaussian},
+  };
+  return grammar;
+}
+
+std::string baseline_kinds() {
+  std::string s;
+  for (const BaselineSyntax& b : baseline_grammar()) s += (s.empty() ? "" : ", ") + std::string(b.syntax);
+  return s + "; any may end in @SEED";
+}
+
+std::string baseline_help() {
+  size_t width = std::string(kSeedSyntax).size();
+  for (const BaselineSyntax& b : baseline_grammar()) width = std::max(width, std::string(b.syntax).size());
+  auto line = [&](const std::string& syntax, const char* meaning) {
+    return "  " + syntax + std::string(width + 2 - syntax.size(), ' ') + meaning;
+  };
+  std::string s;
+  for (const BaselineSyntax& b : baseline_grammar()) s += line(b.syntax, b.meaning) + "\n";
+  return s + line(kSeedSyntax, kSeedMeaning);
+}
 
 void check_range(const ValueRange& range) {
   if (!std::isfinite(range.lo) || !std::isfinite(range.hi) || !(range.lo < range.hi))

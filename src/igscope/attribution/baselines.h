@@ -4,22 +4,10 @@
 // platform); every kind is parameterised. Input values live in a valid
 // range [lo, hi] ([0, 1] for Fashion-MNIST).
 //
-// Spec strings (the command line's --baseline, the page's controls):
-//   black            every value at lo
-//   white            every value at hi
-//   constant:V       every value at V (inside the range)
-//   uniform          uniform noise over [lo, hi]
-//   gaussian:SIGMA   the input plus Gaussian noise of std SIGMA * (hi - lo), clipped to the range
-//   blur:SIGMA       the input blurred by a Gaussian of std SIGMA pixels (reflected borders)
-//   maxdist          each value at the end of the range farthest from the input's value
-//   image:PATH       a custom image of the input's shape (read by the caller)
-//   mean             the data-set mean image (the caller supplies the data set)
-//   median           the data set's per-feature median (for tables; the mean of the two
-//                    middle values when the count is even)
-//   train:N          N training images drawn without replacement: averaged, this is
-//                    expected gradients
-//   avg:N:KIND       N draws of a random kind (uniform, gaussian:SIGMA), averaged
-// Any spec may end in @SEED to fix its random seed (otherwise the caller's seed).
+// Spec strings (the command line's --baseline, the page's controls): the
+// kinds baseline_grammar() lists, each optionally followed by @SEED to fix
+// its random seed (otherwise the caller's seed). That table is the one list
+// of the grammar: the parser's errors and every command's help print it.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -48,7 +36,22 @@ struct BaselineSpec {
   std::string to_string() const;  // the spec string, parseable again
 };
 
-// Throws Error with the grammar above for anything it cannot read.
+// One row of the grammar: the syntax (upper-case words are parameters), what
+// it means, and an example that parses to `kind`.
+struct BaselineSyntax {
+  const char* syntax;   // "gaussian:SIGMA"
+  const char* meaning;  // for help texts
+  const char* example;  // "gaussian:0.1"
+  BaselineKind kind;
+};
+// Every spec kind, in the order help texts list them.
+const std::vector<BaselineSyntax>& baseline_grammar();
+// The syntaxes on one line: "black, white, constant:V, ...; any may end in @SEED".
+std::string baseline_kinds();
+// The table, one kind per line ("  syntax  meaning"), and the @SEED suffix, for --help.
+std::string baseline_help();
+
+// Throws Error with baseline_kinds() for anything it cannot read.
 BaselineSpec parse_baseline_spec(const std::string& spec);
 
 // What some kinds need from the caller.
