@@ -1,10 +1,11 @@
-// Browser tests of the live page (issue 6) and of the embeddable widget
-// (issue 7, tests/browser/widget.mjs), and the page's conductance, data set
-// and tabular views (issue 9, tests/browser/views.mjs). Serves build-web/dist twice with
+// Browser tests of the live page, of the embeddable widget
+// (tests/browser/widget.mjs) and of the page's conductance, data set and
+// tabular views (tests/browser/views.mjs). Serves build-web/dist twice with
 // `vite preview` (with and without the COOP/COEP headers), drives headless
 // Chromium with playwright-core and cross-checks the page's attributions
-// against the native command line tool. Prints one line per check and exits
-// non-zero when any fails. Run by `scripts/web test` after the build.
+// against the native command line tool. Prints one line per check, then
+// `N passed, N failed`, and exits non-zero when any fails. Run by
+// `scripts/web test` after the build.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { igscopeConfig } from '../../web/vite.config.js';
+import { allPassed, check, runSteps, summary } from './checks.mjs';
 import { viewsTests } from './views.mjs';
 import { widgetTests } from './widget.mjs';
 
@@ -30,13 +32,6 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-
-let failures = 0;
-function check(name, ok, detail = '') {
-  console.log(`${ok ? 'PASS' : 'FAIL'}  ${name}${detail ? `: ${detail}` : ''}`);
-  if (!ok) failures += 1;
-  return ok;
-}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -145,15 +140,12 @@ function watchConsole(page, errors, label) {
   page.on('pageerror', (err) => errors.push(`${label} pageerror: ${err.message}`));
 }
 
-async function isolatedSession(browser, url, errors) {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 1100 } });
-  const page = await context.newPage();
-  watchConsole(page, errors, 'isolated');
-  await page.goto(url);
-  await settled(page, 120000);
+// ---- the page, cross-origin isolated (the threaded build) -----------------
+// Named steps, run in order on one page; `s` carries the page and what a
+// step found for the steps after it (the test image, the model, the result).
 
-  // The build in use.
-  const env = await page.evaluate(() => ({
+async function buildInUse(s) {
+  const env = await s.page.evaluate(() => ({
     isolated: self.crossOriginIsolated,
     cores: navigator.hardwareConcurrency,
     info: window.igscope.info(),
@@ -168,8 +160,9 @@ async function isolatedSession(browser, url, errors) {
     `threads ${env.info.threads}, cores ${env.cores}`,
   );
   check('SIMD build', env.info.simd === true && env.shown.simd === 'true');
+}
 
-  // The sample grid and its filters.
+async function sampleGridFilters({ page }) {
   const tiles = await page.locator('#samples .sample').count();
   check('grid shows the 200 test images', tiles === 200, `${tiles}`);
   await setControl(page, 'filter', 'wrong');
@@ -181,31 +174,33 @@ async function isolatedSession(browser, url, errors) {
   const dresses = await page.locator('#samples .sample:not([hidden])').count();
   check('filter by class shows its 20 images', dresses === 20, `${dresses}`);
   await setControl(page, 'filter-class', '-1');
+}
 
-  // Native cross-check: a fixed test image, an explicit target, baseline black, 32 GL steps.
-  const model = await page.evaluate(() => window.igscope.model());
-  const pick = await page.evaluate(() => {
-    const tile = document.querySelectorAll('#samples .sample')[7];
-    return tile.getAttribute('data-testid');
-  });
-  const index = Number(pick.replace('sample-', ''));
-  const target = 2;
-  await page.click(`[data-testid=${pick}]`);
-  await page.selectOption('#target', String(target));
+// A fixed test image, an explicit target, baseline black, 32 GL steps.
+async function nativeCrossCheck(s) {
+  const { page } = s;
+  s.model = await page.evaluate(() => window.igscope.model());
+  s.pick = await page.evaluate(() => document.querySelectorAll('#samples .sample')[7].getAttribute('data-testid'));
+  s.index = Number(s.pick.replace('sample-', ''));
+  s.target = 2;
+  await page.click(`[data-testid=${s.pick}]`);
+  await page.selectOption('#target', String(s.target));
   await page.selectOption('#baseline', 'black');
   await setControl(page, 'steps', 32);
   await settled(page);
-  const { name, json: pageResult } = await downloadJson(page);
-  check('attributions JSON downloads', name.endsWith('.json') && Array.isArray(pageResult.attributions), name);
-  const native = nativeAttributions(model, index, target, 'black');
-  const diff = maxAbsDiff(pageResult.attributions, native.attributions);
+  const { name, json } = await downloadJson(page);
+  s.pageResult = json;
+  check('attributions JSON downloads', name.endsWith('.json') && Array.isArray(json.attributions), name);
+  const native = nativeAttributions(s.model, s.index, s.target, 'black');
+  const diff = maxAbsDiff(json.attributions, native.attributions);
   check(
-    `page attributions = native igscope (test:${index}, class ${target}, black, 32 GL, ${model}) within ${TOLERANCE}`,
-    diff <= TOLERANCE && pageResult.target === target && pageResult.steps === 32 && pageResult.quadrature === 'gausslegendre',
+    `page attributions = native igscope (test:${s.index}, class ${s.target}, black, 32 GL, ${s.model}) within ${TOLERANCE}`,
+    diff <= TOLERANCE && json.target === s.target && json.steps === 32 && json.quadrature === 'gausslegendre',
     `max |diff| ${diff.toExponential(2)}`,
   );
+}
 
-  // The completeness numbers on the page.
+async function completenessShown({ page, pageResult }) {
   const shown = await page.evaluate(() => {
     const get = (id) => {
       const el = document.getElementById(id);
@@ -223,11 +218,16 @@ async function isolatedSession(browser, url, errors) {
       Math.abs(shown.percent.value - expectPercent) <= 1e-6 * Math.max(1, expectPercent),
     `gap "${shown.gap.text}", ${shown.percent.text} of |F(x) - F(x')|`,
   );
+}
+
+async function timingAndPathPlot({ page }) {
   console.log(`INFO  threaded build: IG with 32 Gauss-Legendre steps in ${(await medianMilliseconds(page)).toFixed(1)} ms (median of 5)`);
   const plotted = await page.locator('#path-plot .uplot').count();
   check('path plot of F along alpha is drawn', plotted === 1);
+}
 
-  // Dragging a baseline slider: the map follows and ends at the final value.
+// Dragging a baseline slider: the map follows and ends at the final value.
+async function blurSlider({ page, model, index, target }) {
   await page.selectOption('#baseline', 'blur');
   await settled(page);
   const before = await heatmapPixels(page);
@@ -238,16 +238,17 @@ async function isolatedSession(browser, url, errors) {
   }
   await settled(page);
   const after = await heatmapPixels(page);
-  const changed = before.some((v, i) => v !== after[i]);
   const final = await page.evaluate(() => window.igscope.result());
   const finalSpec = `blur:${values[values.length - 1]}`;
-  check('dragging the blur slider changes the heatmap', changed);
+  check('dragging the blur slider changes the heatmap', before.some((v, i) => v !== after[i]));
   check('the map drawn is for the final slider value', final.baseline === finalSpec, `drawn ${final.baseline}`);
   const nativeBlur = nativeAttributions(model, index, target, finalSpec);
   const blurDiff = maxAbsDiff(final.attributions, nativeBlur.attributions);
   check(`final map = native igscope with ${finalSpec} within ${TOLERANCE}`, blurDiff <= TOLERANCE, `max |diff| ${blurDiff.toExponential(2)}`);
+}
 
-  // Live noise slider: several gaussian sigmas, the last one wins.
+// Live noise slider: several gaussian sigmas, the last one wins.
+async function noiseSlider({ page }) {
   await page.selectOption('#baseline', 'gaussian');
   for (const v of [0.1, 0.25, 0.5, 0.75]) {
     await setControl(page, 'b-sigma', v);
@@ -256,9 +257,11 @@ async function isolatedSession(browser, url, errors) {
   await settled(page);
   const gauss = await page.evaluate(() => window.igscope.result());
   check('gaussian sigma slider: the map is for the final value', gauss.baseline === 'gaussian:0.75@0', gauss.baseline);
+}
 
-  // A real mouse drag across the noise slider; the final map must equal the
-  // page's own computation at the final value, computed again from scratch.
+// A real mouse drag across the noise slider; the final map must equal the
+// page's own computation at the final value, computed again from scratch.
+async function noiseSliderMouseDrag({ page }) {
   const box = await page.locator('#b-sigma').boundingBox();
   const y = box.y + box.height / 2;
   await page.mouse.move(box.x + 4, y);
@@ -281,8 +284,10 @@ async function isolatedSession(browser, url, errors) {
     dragged.result.baseline === `gaussian:${dragged.sigma}@0` && again.baseline === dragged.result.baseline && dragDiff <= 1e-6,
     `final sigma ${dragged.sigma}, drawn ${dragged.result.baseline}`,
   );
+}
 
-  // A long computation is cancelled in flight when the controls change.
+// A long computation is cancelled in flight when the controls change.
+async function cancelInFlight({ page }) {
   await page.selectOption('#baseline', 'black');
   await settled(page);
   const statsBefore = await page.evaluate(() => window.igscope.stats());
@@ -301,8 +306,9 @@ async function isolatedSession(browser, url, errors) {
     statsAfter.cancelled > statsBefore.cancelled && stepsNow === 32,
     `cancelled ${statsAfter.cancelled - statsBefore.cancelled}, newest result after ${waited} ms`,
   );
+}
 
-  // Every method computes.
+async function everyMethod({ page }) {
   for (const method of ['gradient', 'gradxinput', 'smoothgrad', 'smoothgrad_ig', 'blurig', 'guidedig', 'ig']) {
     await page.selectOption('#method', method);
     await settled(page);
@@ -310,7 +316,10 @@ async function isolatedSession(browser, url, errors) {
     const errorShown = await page.locator('[role=alert]').isVisible();
     check(`method ${method} computes`, r.method === method && !errorShown && r.attributions.length === 28);
   }
-  // Every baseline kind computes (the custom one is a test image).
+}
+
+// Every baseline kind (the custom one is a test image).
+async function everyBaseline({ page }) {
   const kinds = await page.evaluate(() => Array.from(document.querySelectorAll('#baseline option'), (o) => o.value));
   for (const kind of kinds) {
     await page.selectOption('#baseline', kind);
@@ -326,37 +335,41 @@ async function isolatedSession(browser, url, errors) {
   }
   await page.selectOption('#baseline', 'black');
   await settled(page);
+}
 
-  // Switching the model recomputes with the other model.
+// Switching the model recomputes with the other model.
+async function modelSwitch({ page, model, pageResult }) {
   const offered = await page.evaluate(async () => {
     const files = Array.from(document.querySelectorAll('#model option'), (o) => o.value);
     const present = [];
     for (const f of files) if ((await fetch(`models/${f}`, { method: 'HEAD' })).ok) present.push(f);
     return present;
   });
-  if (offered.length > 1) {
-    const other = offered.find((f) => f !== model);
-    // A model change recomputes once the model and the grid's predictions
-    // are in: wait for that new request, then for its result.
-    const switchTo = async (file) => {
-      const id = await page.evaluate(() => document.getElementById('status').dataset.requestId);
-      await page.selectOption('#model', file);
-      await page.waitForFunction((r) => document.getElementById('status').dataset.requestId !== r, id);
-      await settled(page);
-    };
-    await switchTo(other);
-    const switched = await page.evaluate(() => window.igscope.result());
-    await switchTo(model);
-    const back = await page.evaluate(() => window.igscope.result());
-    check(
-      `switching the model (${model} -> ${other} -> back) recomputes`,
-      maxAbsDiff(switched.attributions, back.attributions) > 0 && maxAbsDiff(back.attributions, pageResult.attributions) <= 1e-6,
-    );
-  } else {
+  if (offered.length < 2) {
     console.log(`SKIP  switching the model: only ${offered.join(', ')} is on the server`);
+    return;
   }
+  const other = offered.find((f) => f !== model);
+  // A model change recomputes once the model and the grid's predictions
+  // are in: wait for that new request, then for its result.
+  const switchTo = async (file) => {
+    const id = await page.evaluate(() => document.getElementById('status').dataset.requestId);
+    await page.selectOption('#model', file);
+    await page.waitForFunction((r) => document.getElementById('status').dataset.requestId !== r, id);
+    await settled(page);
+  };
+  await switchTo(other);
+  const switched = await page.evaluate(() => window.igscope.result());
+  await switchTo(model);
+  const back = await page.evaluate(() => window.igscope.result());
+  check(
+    `switching the model (${model} -> ${other} -> back) recomputes`,
+    maxAbsDiff(switched.attributions, back.attributions) > 0 && maxAbsDiff(back.attributions, pageResult.attributions) <= 1e-6,
+  );
+}
 
-  // Bad uploads: a clear message and the state kept.
+// Bad uploads: a clear message and the state kept.
+async function badUploads({ page }) {
   const keep = await page.evaluate(() => ({
     caption: document.getElementById('input-caption').textContent,
     result: document.getElementById('status').dataset.resultId,
@@ -399,8 +412,10 @@ async function isolatedSession(browser, url, errors) {
   await page.click('#error-close');
   await setControl(page, 'steps', 32);
   await settled(page);
+}
 
-  // A real picture: a light shirt-like shape on white, drawn by the browser.
+// A real picture: a light shirt-like shape on white, drawn by the browser.
+async function pictureUpload({ page }) {
   const png = await page.evaluate(async () => {
     const c = new OffscreenCanvas(120, 90);
     const ctx = c.getContext('2d');
@@ -424,8 +439,10 @@ async function isolatedSession(browser, url, errors) {
   await setControl(page, 'rotate', 90);
   await settled(page);
   check('transforms recompute', (await page.evaluate(() => window.igscope.result())).attributions.length === 28);
+}
 
-  // The screenshot after a full render: a test image, the gallery filled.
+// The screenshot after a full render: a test image, the gallery filled.
+async function galleryAndDownloads({ page, pick }) {
   await setControl(page, 'rotate', 0);
   await page.click(`[data-testid=${pick}]`);
   await page.selectOption('#target', '-1');
@@ -436,24 +453,38 @@ async function isolatedSession(browser, url, errors) {
     Array.from(document.querySelectorAll('#baseline-gallery .gap')).filter((g) => !g.textContent.startsWith('F(')).length,
   );
   check('the baseline gallery shows IG under all 9 baselines', galleryErrors === 0);
-  const [png2] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-png]')]);
-  const pngFile = path.join(tmp, png2.suggestedFilename());
-  await png2.saveAs(pngFile);
+  const [png] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=download-png]')]);
+  const pngFile = path.join(tmp, png.suggestedFilename());
+  await png.saveAs(pngFile);
   const header = fs.readFileSync(pngFile).subarray(0, 8);
-  check('heatmap PNG downloads', header.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), png2.suggestedFilename());
+  check('heatmap PNG downloads', header.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), png.suggestedFilename());
   // Saved in the build tree (the committed web/screenshot.png is a copy of one).
   const shot = path.join(root, 'build-web/screenshot.png');
   await page.screenshot({ path: shot, fullPage: true });
   check('screenshot saved to build-web/screenshot.png', fs.statSync(shot).size > 10000);
-  await context.close();
 }
 
-async function plainSession(browser, url, errors) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  watchConsole(page, errors, 'not isolated');
-  await page.goto(url);
-  await settled(page, 120000);
+const ISOLATED_STEPS = [
+  buildInUse, sampleGridFilters, nativeCrossCheck, completenessShown, timingAndPathPlot, blurSlider, noiseSlider,
+  noiseSliderMouseDrag, cancelInFlight, everyMethod, everyBaseline, modelSwitch, badUploads, pictureUpload, galleryAndDownloads,
+];
+
+async function isolatedSession(browser, url, errors) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1440, height: 1100 } });
+  try {
+    const page = await context.newPage();
+    watchConsole(page, errors, 'isolated');
+    await page.goto(url);
+    await settled(page, 120000);
+    await runSteps('isolated page', ISOLATED_STEPS, { page });
+  } finally {
+    await context.close();
+  }
+}
+
+// ---- the page without COOP/COEP (the single-threaded build) ---------------
+
+async function plainBuild({ page }) {
   const r = await page.evaluate(() => ({
     isolated: self.crossOriginIsolated,
     info: window.igscope.info(),
@@ -465,8 +496,11 @@ async function plainSession(browser, url, errors) {
   const finite = r.result.attributions.flat().every(Number.isFinite);
   check('without COOP/COEP an attribution is computed', finite && r.result.method === 'ig', `${r.result.milliseconds.toFixed(1)} ms`);
   console.log(`INFO  single-threaded build: IG with 32 Gauss-Legendre steps in ${(await medianMilliseconds(page)).toFixed(1)} ms (median of 5)`);
-  // No shared memory, so nothing can stop the computation in flight: the
-  // requests that arrive meanwhile collapse into the newest one.
+}
+
+// No shared memory, so nothing can stop the computation in flight: the
+// requests that arrive meanwhile collapse into the newest one.
+async function plainQueuedCollapse({ page }) {
   const before = await page.evaluate(() => window.igscope.stats());
   await setControl(page, 'steps', 2048);
   const longId = await page.evaluate(() => document.getElementById('status').dataset.requestId);
@@ -482,7 +516,19 @@ async function plainSession(browser, url, errors) {
     last.result.steps === 9 && last.stats.skipped - before.skipped >= 2,
     `steps ${last.result.steps}, skipped ${last.stats.skipped - before.skipped}`,
   );
-  await context.close();
+}
+
+async function plainSession(browser, url, errors) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    watchConsole(page, errors, 'not isolated');
+    await page.goto(url);
+    await settled(page, 120000);
+    await runSteps('page without COOP/COEP', [plainBuild, plainQueuedCollapse], { page });
+  } finally {
+    await context.close();
+  }
 }
 
 async function main() {
@@ -496,13 +542,14 @@ async function main() {
   // `node tests/browser/run.mjs widget` runs the widget's tests only,
   // `... views` the views' tests only.
   const only = process.argv[2];
-  try {
-    if (only !== 'widget' && only !== 'views') {
-      await isolatedSession(browser, isolated.url, errors);
-      await plainSession(browser, plain.url, errors);
+  if (only !== 'widget' && only !== 'views') {
+    for (const [session, url] of [[isolatedSession, isolated.url], [plainSession, plain.url]]) {
+      try {
+        await session(browser, url, errors);
+      } catch (e) {
+        check(`${session.name} ran to the end`, false, e.stack || e.message);
+      }
     }
-  } catch (e) {
-    check('browser session ran to the end', false, e.stack || e.message);
   }
   try {
     if (only !== 'widget') await viewsTests({ browser, url: isolated.url, plainUrl: plain.url, root, cli, tmp, check, errors });
@@ -510,7 +557,7 @@ async function main() {
     check('views session ran to the end', false, e.stack || e.message);
   }
   try {
-    if (only !== 'views') await widgetTests({ browser, root, check, native: nativeAttributions });
+    if (only !== 'views') await widgetTests({ browser, root, native: nativeAttributions });
   } catch (e) {
     check('widget session ran to the end', false, e.stack || e.message);
   } finally {
@@ -519,9 +566,9 @@ async function main() {
     await new Promise((r) => plain.server.httpServer.close(r));
   }
   check('no console errors in the whole session', errors.length === 0, errors.join(' | '));
-  console.log(`${failures === 0 ? 'all browser checks passed' : `${failures} browser check(s) failed`} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(`${summary()} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   fs.rmSync(tmp, { recursive: true, force: true });
-  process.exit(failures === 0 ? 0 : 1);
+  process.exit(allPassed() ? 0 : 1);
 }
 
 main().catch((e) => {

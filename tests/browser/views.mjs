@@ -1,4 +1,4 @@
-// Browser tests of the page's three views beyond pixel maps (issue 9): the
+// Browser tests of the page's three views beyond pixel maps: the
 // layer conductance view, the data set view (class-mean maps) and the
 // tabular view (the diabetes regressor). Each is opened on the live page and
 // its numbers are compared with the native command line tool for the same

@@ -1,10 +1,12 @@
-// The page's side of the worker (worker.js): posts requests with increasing
-// ids, cancels the one in flight through a shared generation counter when the
-// page is cross-origin isolated, and hands back only results that are still
-// current. Nothing here blocks the page. `base` is the URL of the folder that
-// holds wasm/threaded/ and wasm/single/ (the page's root, or the widget
-// package's root).
-import { GENERATION_SLOTS, LANE_SLOTS } from './generation.js';
+// The page's side of the worker (worker.js). Setup calls (model, data set,
+// layers ...) resolve with the module's parsed JSON, in order. Jobs go
+// through lanes (latest.js): `lane(onMessage)` opens one, and onMessage sees
+// only the messages of the lane's newest request ({type: 'started' | 'explain'
+// | 'gallery' | 'galleryDone' | 'conductance' | 'tabular', id, text, key}).
+// Nothing here blocks the page. `base` is the URL of the folder that holds
+// wasm/threaded/ and wasm/single/ (the page's root, or the widget package's
+// root).
+import { LaneIds, SHARED_SLOTS } from './latest.js';
 
 const HERE = import.meta.url;
 
@@ -31,24 +33,18 @@ export function parseResult(text) {
 export class EngineClient {
   constructor({ base }) {
     this.worker = startWorker();
-    this.nextId = 1;
     this.nextSeq = 1;
     this.waiting = new Map();
-    this.latest = { explain: 0, gallery: 0, conductance: 0, tabular: 0 };
-    this.nextLaneId = 1;
+    this.handlers = [];
+    // Jobs dropped before they ran and computations stopped in flight (the
+    // worker's counts), and results that came for a request no longer the
+    // newest of its lane.
     this.stats = { skipped: 0, cancelled: 0, stale: 0 };
-    this.handlers = {
-      explain: () => {},
-      gallery: () => {},
-      galleryDone: () => {},
-      started: () => {},
-      conductance: () => {},
-      tabular: () => {},
-    };
-    this.generation =
+    const shared =
       self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined'
-        ? new Int32Array(new SharedArrayBuffer(4 * GENERATION_SLOTS))
+        ? new Int32Array(new SharedArrayBuffer(4 * SHARED_SLOTS))
         : null;
+    this.ids = new LaneIds(shared, (msg, transfer) => this.worker.postMessage(msg, transfer));
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -58,50 +54,38 @@ export class EngineClient {
       e.preventDefault();
       this.rejectReady(new Error(`the worker failed: ${e.message || 'unknown error'}`));
     };
-    this.worker.postMessage({ type: 'init', base: new URL(base, location.href).href, generation: this.generation ? this.generation.buffer : null });
+    this.worker.postMessage({ type: 'init', base: new URL(base, location.href).href, shared: shared ? shared.buffer : null });
   }
 
-  on(type, handler) {
-    this.handlers[type] = handler;
+  // A new lane; onMessage(msg) gets the messages of its newest request only.
+  lane(onMessage) {
+    const lane = this.ids.open();
+    this.handlers[lane.index] = onMessage;
+    return lane;
   }
 
   receive(msg) {
     switch (msg.type) {
       case 'ready':
         this.resolveReady(msg.info);
-        break;
+        return;
       case 'fatal':
         this.rejectReady(new Error(msg.message));
-        break;
-      case 'started':
-        this.handlers.started(msg.id);
-        break;
-      case 'explain':
-        this.stats = { ...msg.stats, stale: this.stats.stale + (msg.id === this.latest.explain ? 0 : 1) };
-        if (msg.id === this.latest.explain) this.handlers.explain(msg.id, msg.text);
-        break;
-      case 'gallery':
-        if (msg.id === this.latest.gallery) this.handlers.gallery(msg.id, msg.key, msg.text);
-        break;
-      case 'conductance':
-      case 'tabular':
-        if (msg.id === this.latest[msg.type]) this.handlers[msg.type](msg.id, msg.text);
-        break;
-      case 'galleryDone':
-        if (msg.id === this.latest.gallery) this.handlers.galleryDone(msg.id);
-        break;
-      default: {
-        const resolve = this.waiting.get(msg.seq);
-        if (resolve) {
-          this.waiting.delete(msg.seq);
-          resolve(msg.result);
-        }
-      }
+        return;
     }
+    if (msg.lane === undefined) {
+      const resolve = this.waiting.get(msg.seq);
+      if (resolve) {
+        this.waiting.delete(msg.seq);
+        resolve(msg.result);
+      }
+      return;
+    }
+    if (msg.stats) this.stats = { ...msg.stats, stale: this.stats.stale };
+    if (this.ids.lanes[msg.lane].isNewest(msg.id)) this.handlers[msg.lane](msg);
+    else if (msg.text !== undefined) this.stats.stale += 1;
   }
 
-  // Setup calls (model, dataset, baselineImage, predictAll) run in order and
-  // resolve with the module's parsed JSON.
   call(type, payload, transfer = []) {
     const seq = this.nextSeq++;
     return new Promise((resolve) => {
@@ -110,10 +94,7 @@ export class EngineClient {
     });
   }
 
-  // Also cancels the computation in flight: its result would be for the
-  // previous model.
   loadModel(bytes) {
-    this.bump();
     return this.call('model', { bytes }, [bytes]);
   }
 
@@ -141,42 +122,9 @@ export class EngineClient {
     return this.call('tabularRows', { values });
   }
 
-  // The views' jobs: latest wins within each lane; they neither cancel nor
-  // get cancelled by the page's attribution.
-  lane(type, payload) {
-    const id = this.nextLaneId++;
-    this.latest[type] = id;
-    if (this.generation) Atomics.store(this.generation, LANE_SLOTS[type], id);
-    this.worker.postMessage({ type, id, ...payload });
-    return id;
-  }
-
-  conductance(input, request) {
-    return this.lane('conductance', { input, request });
-  }
-
-  explainTabular(raw, request) {
-    return this.lane('tabular', { raw, request });
-  }
-
-  bump() {
-    const id = this.nextId++;
-    if (this.generation) Atomics.store(this.generation, 0, id);
-    return id;
-  }
-
-  // A new attribution: any older job (attribution or gallery) is cancelled.
-  explain(input, request) {
-    const id = this.bump();
-    this.latest.explain = id;
-    this.worker.postMessage({ type: 'explain', id, input, request });
-    return id;
-  }
-
-  gallery(input, items) {
-    const id = this.bump();
-    this.latest.gallery = id;
-    this.worker.postMessage({ type: 'gallery', id, input, items });
-    return id;
+  // A model file (bytes, taken over) or training images (pixels) that jobs
+  // name by `key` in their needs; the worker keeps them.
+  provide(kind, key, data, transfer = []) {
+    this.worker.postMessage({ type: 'provide', kind, key, data }, transfer);
   }
 }

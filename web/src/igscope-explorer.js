@@ -23,32 +23,26 @@ export const DEFAULT_TRAIN_SAMPLES = new URL('data/train_sample.json', PACKAGE_R
 
 // ---- the engine all widgets share ------------------------------------------
 
-// One worker for the page. Each widget has at most one request waiting (its
-// newest); one request runs at a time. A widget's newer request cancels its
-// own request in flight, never another widget's. The model in the worker is
-// switched only between requests, and each model URL is fetched once.
+// One worker for the page; each widget is a lane of it (latest.js), so a
+// widget's newer request cancels its own request queued or in flight, never
+// another widget's. A job names its model and training images, which the
+// worker switches to before it runs; each URL is fetched, and sent to the
+// worker, once.
 class SharedEngine {
   constructor() {
     this.client = new EngineClient({ base: PACKAGE_ROOT.href });
-    this.client.on('explain', (id, text) => this.finished(id, text));
     this.ready = this.client.ready;
-    this.models = new Map();
     this.samples = new Map();
-    this.loadedModel = null;
-    this.baselineImage = null;
-    this.loadedDataset = null;
-    this.pending = new Map();
-    this.inFlight = null;
-    this.dispatching = false;
+    this.provided = new Map();
   }
 
-  modelBytes(url) {
-    if (!this.models.has(url)) {
-      const p = fetchModel(url);
-      p.catch(() => this.models.delete(url));
-      this.models.set(url, p);
-    }
-    return this.models.get(url);
+  // A widget's lane: onResult(json) gets the results of its newest request.
+  lane(onResult) {
+    return this.client.lane((msg) => {
+      if (msg.type !== 'explain') return;
+      const json = parseResult(msg.text);
+      if (!json.cancelled) onResult(json);
+    });
   }
 
   sample(url) {
@@ -60,77 +54,34 @@ class SharedEngine {
     return this.samples.get(url);
   }
 
-  submit(widget, job) {
-    const f = this.inFlight;
-    if (
-      f && f.widget === widget && f.job.model === job.model && f.job.baselineImage === job.baselineImage &&
-      (!job.dataset || job.dataset === this.loadedDataset)
-    ) {
-      this.pending.delete(widget);
-      this.start(widget, job);
-      return;
+  // Resolves once the worker has the model (kind 'model') or the training
+  // images ('dataset') at `url`.
+  provide(kind, url) {
+    const key = `${kind} ${url}`;
+    if (!this.provided.has(key)) {
+      const p = (async () => {
+        await this.ready;
+        if (kind === 'model') {
+          const bytes = await fetchModel(url);
+          this.client.provide('model', url, bytes, [bytes]);
+        } else this.client.provide('dataset', url, stack((await this.sample(url)).images));
+      })();
+      p.catch(() => this.provided.delete(key));
+      this.provided.set(key, p);
     }
-    this.pending.delete(widget);
-    this.pending.set(widget, job);
-    this.pump();
+    return this.provided.get(key);
   }
 
-  forget(widget) {
-    this.pending.delete(widget);
-  }
-
-  async pump() {
-    if (this.dispatching || this.inFlight) return;
-    const next = this.pending.entries().next();
-    if (next.done) return;
-    let [widget, job] = next.value;
-    this.pending.delete(widget);
-    this.dispatching = true;
-    try {
-      await this.ready;
-      if (this.loadedModel !== job.model) {
-        const bytes = await this.modelBytes(job.model);
-        // The worker takes the buffer over: hand it a copy.
-        const arch = await this.client.loadModel(bytes.slice(0));
-        if (arch.error) throw new Error(`the model ${job.model} was refused: ${arch.error}`);
-        this.loadedModel = job.model;
-      }
-      const newer = this.pending.get(widget);
-      if (newer && newer.model === job.model) {
-        this.pending.delete(widget);
-        job = newer;
-      }
-      if (job.dataset && this.loadedDataset !== job.dataset) {
-        const data = await this.sample(job.dataset);
-        const r = await this.client.setDataset(stack(data.images));
-        if (r.error) throw new Error(`the training images ${job.dataset} were refused: ${r.error}`);
-        this.loadedDataset = job.dataset;
-      }
-      if (job.baselineImage && this.baselineImage !== job.baselineImage) {
-        const r = await this.client.setBaselineImage(job.baselineImage);
-        if (r.error) throw new Error(`the baseline image was refused: ${r.error}`);
-        this.baselineImage = job.baselineImage;
-      }
-      this.start(widget, job);
-    } catch (e) {
-      widget.engineFailed(job, e);
-    } finally {
-      this.dispatching = false;
-    }
-    if (!this.inFlight) this.pump();
-  }
-
-  start(widget, job) {
-    this.inFlight = { widget, job, id: this.client.explain(job.input, job.request) };
-  }
-
-  finished(id, text) {
-    const f = this.inFlight;
-    if (!f || f.id !== id) return;
-    this.inFlight = null;
-    const json = parseResult(text);
-    if (!json.cancelled) f.widget.engineResult(f.job, json);
-    this.pump();
+  // Posts the job as request `id` of `lane` (taken when the widget changed,
+  // so a request that fetched longer than a newer one is dropped unrun).
+  async submit(lane, id, job) {
+    await this.provide('model', job.model);
+    if (job.dataset) await this.provide('dataset', job.dataset);
+    lane.post(id, 'explain', {
+      input: job.input,
+      request: job.request,
+      needs: { model: job.model, dataset: job.dataset, baselineImage: job.baselineImage },
+    });
   }
 }
 
@@ -253,7 +204,7 @@ export class IgscopeExplorer extends HTMLElement {
     this._result = null;
     this._state = 'idle';
     this._info = null;
-    this._jobs = 0;
+    this._lane = null; // the widget's lane of the shared engine, once connected
     this._scheduled = false;
     const kind = this.$('.kind');
     for (const [value, { label }] of Object.entries(KINDS)) kind.append(new Option(label, value));
@@ -272,6 +223,7 @@ export class IgscopeExplorer extends HTMLElement {
 
   connectedCallback() {
     this._applyCompact();
+    if (!this._lane) this._lane = engine().lane((json) => this._engineResult(json));
     engine().ready.then(
       (info) => {
         this._info = info;
@@ -283,7 +235,7 @@ export class IgscopeExplorer extends HTMLElement {
   }
 
   disconnectedCallback() {
-    if (shared) shared.forget(this);
+    this._lane.cancel();
   }
 
   attributeChangedCallback(name) {
@@ -375,17 +327,17 @@ export class IgscopeExplorer extends HTMLElement {
   }
 
   async _update() {
-    const ticket = ++this._jobs;
+    // The new request's id, at once: it cancels the one in flight.
+    const id = this._lane.next();
     this._syncControl();
     try {
       this._setState('loading');
       const input = await this._loadInput();
-      if (ticket !== this._jobs) return;
+      if (!this._lane.isNewest(id)) return;
       this._input = input;
       drawGray(this.$('.input'), input);
       const b = this._baselineOverride;
       const job = {
-        ticket,
         model: new URL(this.getAttribute('model') || DEFAULT_MODEL, document.baseURI).href,
         input,
         request: this._request(),
@@ -395,9 +347,9 @@ export class IgscopeExplorer extends HTMLElement {
           : null,
       };
       this._setState('computing');
-      engine().submit(this, job);
+      await engine().submit(this._lane, id, job);
     } catch (e) {
-      if (ticket === this._jobs) this._fail(e);
+      if (this._lane.isNewest(id)) this._fail(e);
     }
   }
 
@@ -452,8 +404,7 @@ export class IgscopeExplorer extends HTMLElement {
     }
   }
 
-  engineResult(job, json) {
-    if (job.ticket !== this._jobs) return;
+  _engineResult(json) {
     if (json.error) {
       this._fail(new Error(json.error));
       return;
@@ -487,10 +438,6 @@ export class IgscopeExplorer extends HTMLElement {
         },
       }),
     );
-  }
-
-  engineFailed(job, error) {
-    if (job.ticket === this._jobs) this._fail(error);
   }
 
   _draw() {

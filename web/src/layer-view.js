@@ -26,7 +26,6 @@ export class LayerView {
     this.onError = onError;
     this.layers = [];
     this.pending = null;
-    this.latest = null;
     const body = document.createElement('div');
     body.innerHTML = `
       <p class="muted">Conductance (Dhamdhere, Yan &amp; Sundararajan 2018) splits IG by the chain rule at a hidden
@@ -50,7 +49,9 @@ export class LayerView {
     this.field = (name) => body.querySelector(`[data-testid="layer-${name}"]`);
     this.select.addEventListener('input', () => this.run());
     root.addEventListener('toggle', () => this.run());
-    client.on('conductance', (id, text) => this.receive(id, text));
+    this.lane = client.lane((msg) => {
+      if (msg.type === 'conductance') this.receive(msg.id, msg.text);
+    });
   }
 
   // The model's layers ({index, description, output_shape}); the default is
@@ -80,8 +81,8 @@ export class LayerView {
     if (!this.root.open || !this.pending || !this.layers.length) return;
     const request = conductanceRequest(this.pending.request, Number(this.select.value));
     this.root.dataset.state = 'computing';
-    this.latest = this.client.conductance(this.pending.input, request);
-    this.root.dataset.requestId = String(this.latest);
+    const id = this.lane.request('conductance', { input: this.pending.input, request });
+    this.root.dataset.requestId = String(id);
   }
 
   receive(id, text) {

@@ -28,7 +28,7 @@ const state = {
   gray: null, // the source image before inversion and transforms
   input: null, // what the model sees
   customBaseline: -1, // the test image sent as the custom baseline
-  requestId: 0,
+  attribution: null, // the lane of the map and its baseline gallery
   result: null, // {id, text, json}
   galleryKey: null,
 };
@@ -206,9 +206,9 @@ function compute() {
       });
     }
   }
-  state.requestId = state.client.explain(state.input, request);
+  const id = state.attribution.request('explain', { input: state.input, request });
   state.layerView.update(state.input, request);
-  $('status').dataset.requestId = String(state.requestId);
+  $('status').dataset.requestId = String(id);
   setStatus('computing', 'computing…');
 }
 
@@ -220,7 +220,14 @@ function galleryKey() {
 
 function requestGallery() {
   const items = gallery.missing(galleryKey(), number('target'));
-  if (items.length) state.client.gallery(state.input, items);
+  if (items.length) state.attribution.request('gallery', { input: state.input, items });
+}
+
+// The attribution lane's messages (only those of its newest request).
+function onAttribution({ type, id, key, text }) {
+  if (type === 'started') $('status').dataset.startedId = String(id);
+  else if (type === 'explain') onExplain(id, text);
+  else if (type === 'gallery') onGalleryItem(key, text);
 }
 
 function onExplain(id, text) {
@@ -238,7 +245,7 @@ function onExplain(id, text) {
   requestGallery();
 }
 
-function onGalleryItem(id, key, text) {
+function onGalleryItem(key, text) {
   const json = parseResult(text);
   if (json.cancelled) return;
   gallery.add(key, json, renderOptions());
@@ -247,6 +254,8 @@ function onGalleryItem(id, key, text) {
 // ---- models --------------------------------------------------------------
 
 async function useModel(file, bytes) {
+  // The map being computed is for the previous model: stop it.
+  state.attribution.cancel();
   const arch = await state.client.loadModel(bytes);
   if (arch.error) throw new Error(arch.error);
   state.model = file;
@@ -319,11 +328,7 @@ $('download-json').addEventListener('click', () => state.result && downloadJson(
 
 async function start() {
   state.client = new EngineClient({ base: BASE.href });
-  state.client.on('explain', onExplain);
-  state.client.on('gallery', onGalleryItem);
-  state.client.on('started', (id) => {
-    $('status').dataset.startedId = String(id);
-  });
+  state.attribution = state.client.lane(onAttribution);
   state.layerView = new LayerView({ root: $('layer-view'), client: state.client, onError: showError });
   state.datasetView = new DatasetView({ root: $('dataset-view'), url: asset('data/classmaps/classmaps.json'), onError: showError });
   state.tabularView = new TabularView({

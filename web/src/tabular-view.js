@@ -55,7 +55,9 @@ export class TabularView {
     root.addEventListener('toggle', () => {
       if (root.open) this.load().then(() => this.run());
     });
-    client.on('tabular', (id, text) => this.receive(id, text));
+    this.lane = client.lane((msg) => {
+      if (msg.type === 'tabular') this.receive(msg.id, msg.text);
+    });
   }
 
   load() {
@@ -108,8 +110,8 @@ export class TabularView {
     const request = { method: 'ig', baseline: this.q('baseline').value, steps: Number(this.steps.value), quadrature: 'gausslegendre' };
     this.row = row;
     this.root.dataset.state = 'computing';
-    this.latest = this.client.explainTabular(Float32Array.from(row.raw), request);
-    this.root.dataset.requestId = String(this.latest);
+    const id = this.lane.request('tabular', { raw: Float32Array.from(row.raw), request });
+    this.root.dataset.requestId = String(id);
   }
 
   receive(id, text) {

@@ -2,40 +2,43 @@
 // module itself: it posts messages here and draws what comes back.
 //
 // Messages from the page:
-//   {type: 'init', base, generation}     load the module (threaded when the
-//                                        worker is cross-origin isolated)
+//   {type: 'init', base, shared}         load the module (threaded when the
+//                                        worker is cross-origin isolated);
+//                                        shared: the lanes' counters (latest.js)
+// Setup calls, run in the order they came, each answered {type, seq, result}:
 //   {type: 'model', seq, bytes}          load a .safetensors model
 //   {type: 'dataset', seq, pixels}       images for the mean / train:N baselines
 //   {type: 'baselineImage', seq, pixels} the custom baseline image (or null)
 //   {type: 'predictAll', seq, pixels}    predicted classes of many images
-//   {type: 'explain', id, input, request}
-//   {type: 'gallery', id, input, items: [{key, request}]}
 //   {type: 'layers', seq}                the current model's layers
 //   {type: 'tabularModel', seq, bytes}   load the tabular regressor
 //   {type: 'tabularRows', seq, values}   its training rows (raw units, flat)
-//   {type: 'conductance', id, input, request}   layer conductance
-//   {type: 'tabular', id, raw, request}         IG of one raw tabular row
-// Setup messages run in the order they came. Jobs (explain, gallery) follow
-// "latest wins": only the newest one runs; an older one still queued is
-// dropped, and one in flight is cancelled through the shared generation
-// counter (cross-origin isolated pages) that shouldStop reads. The views'
-// jobs (conductance, tabular) have their own lanes, each latest wins within
-// its lane, and run after the page's attribution job; on isolated pages a
-// newer request of a lane stops that lane's computation in flight too.
-import { LANE_SLOTS } from './generation.js';
+// Resources that jobs name (kept here; no answer):
+//   {type: 'provide', kind: 'model' | 'dataset', key, data}
+// Jobs, each of a lane, "latest wins" within the lane (latest.js):
+//   {type: 'explain', lane, id, input, request, needs}
+//   {type: 'gallery', lane, id, input, items: [{key, request}], needs}
+//   {type: 'conductance', lane, id, input, request}   layer conductance
+//   {type: 'tabular', lane, id, raw, request}         IG of one raw tabular row
+//   {type: 'cancel', lane, id}                        only cancels
+// A job's optional needs {model, dataset, baselineImage} name the provided
+// model and training images (by key) and give the baseline image it runs
+// with; they are put in place before it runs (the widgets, whose requests
+// use different models, send them). Each job is answered
+// {type: 'started', lane, id}, then {type, lane, id, text, stats} (gallery:
+// one {type: 'gallery', ..., key} per item, then {type: 'galleryDone', ...}).
+// Setup calls run before any job.
+import { LatestQueue } from './latest.js';
 
 let engine = null;
-let info = null;
-let generation = null;
-let ready = null;
+let queue = null; // a LatestQueue once init has come
 const setup = [];
-let job = null;
-const lanes = new Map();
+const provided = { model: new Map(), dataset: new Map() };
+// What the module has now, as named in jobs' needs; null when a setup call
+// put something else there.
+const current = { model: null, dataset: null, baselineImage: null };
 let scheduled = false;
 let busy = false;
-// How often "latest wins" applied: jobs replaced before they ran, and
-// computations cancelled while in flight.
-const stats = { skipped: 0, cancelled: 0 };
 
 function parse(text) {
   try {
@@ -45,10 +48,10 @@ function parse(text) {
   }
 }
 
-async function init({ base, generation: gen }) {
+async function init({ base, shared }) {
   const isolated = self.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined';
   const kind = isolated ? 'threaded' : 'single';
-  generation = isolated && gen ? new Int32Array(gen) : null;
+  queue = new LatestQueue(isolated && shared ? new Int32Array(shared) : null);
   const url = new URL(`wasm/${kind}/igscope.mjs`, base).href;
   const { default: createIgscope } = await import(/* @vite-ignore */ url);
   const options = {};
@@ -64,8 +67,7 @@ async function init({ base, generation: gen }) {
   }
   const module = await createIgscope(options);
   engine = new module.Engine(0);
-  info = { ...parse(engine.buildInfo()), build: kind, crossOriginIsolated: isolated };
-  return info;
+  return { ...parse(engine.buildInfo()), build: kind, crossOriginIsolated: isolated };
 }
 
 function schedule() {
@@ -76,11 +78,8 @@ function schedule() {
   setTimeout(run, 0);
 }
 
-function stale(id) {
-  if (generation && Atomics.load(generation, 0) !== id) return true;
-  return job !== null && job.id > id;
-}
-
+// The setup calls, then one job; the next job waits for the messages that
+// came meanwhile.
 async function run() {
   scheduled = false;
   if (!engine) return;
@@ -90,38 +89,24 @@ async function run() {
       const msg = setup.shift();
       self.postMessage({ type: msg.type, seq: msg.seq, result: runSetup(msg) });
     }
-    if (job) {
-      const current = job;
-      job = null;
-      if (current.type === 'explain') await runExplain(current);
-      else if (current.type === 'gallery') await runGallery(current);
-    }
-    for (const [type, current] of [...lanes]) {
-      lanes.delete(type);
-      // Isolated pages: the client's shared counter has this lane's newest id
-      // while the module runs; otherwise only requests already delivered count.
-      const stop = generation
-        ? () => Atomics.load(generation, LANE_SLOTS[type]) !== current.id
-        : () => lanes.has(type) && lanes.get(type).id > current.id;
-      const text =
-        type === 'conductance'
-          ? engine.conductance(current.input, JSON.stringify(current.request), stop)
-          : engine.explainTabular(current.raw, JSON.stringify(current.request), stop);
-      self.postMessage({ type, id: current.id, text });
-    }
+    const job = queue.take();
+    if (job) await runJob(job);
   } finally {
     busy = false;
   }
-  if (setup.length || job || lanes.size) schedule();
+  if (setup.length || queue.size) schedule();
 }
 
 function runSetup(msg) {
   switch (msg.type) {
     case 'model':
+      current.model = null;
       return parse(engine.loadModel(new Uint8Array(msg.bytes)));
     case 'dataset':
+      current.dataset = null;
       return parse(engine.setDataset(msg.pixels));
     case 'baselineImage':
+      current.baselineImage = null;
       return parse(engine.setBaselineImage(msg.pixels));
     case 'layers':
       return parse(engine.layers());
@@ -144,52 +129,96 @@ function runSetup(msg) {
   }
 }
 
-async function runExplain({ id, input, request }) {
-  if (stale(id)) {
-    stats.skipped += 1;
-    return;
-  }
-  self.postMessage({ type: 'started', id });
-  const text = engine.explain(input, JSON.stringify(request), () => stale(id));
-  if (text === '{"cancelled":true}') stats.cancelled += 1;
-  self.postMessage({ type: 'explain', id, text, stats: { ...stats } });
+function sameValues(a, b) {
+  return a === b || (a !== null && b !== null && a.length === b.length && a.every((v, i) => v === b[i]));
 }
 
-async function runGallery({ id, input, items }) {
-  for (const item of items) {
-    // Yield between items so a newer request that arrived meanwhile wins
-    // even where no shared counter can cancel a computation in flight.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    if (stale(id)) return;
-    const text = engine.explain(input, JSON.stringify(item.request), () => stale(id));
-    if (text === '{"cancelled":true}') stats.cancelled += 1;
-    self.postMessage({ type: 'gallery', id, key: item.key, text });
+// Puts a job's needs in place; an error message, or null.
+function prepare({ model, dataset, baselineImage } = {}) {
+  if (model && current.model !== model) {
+    const bytes = provided.model.get(model);
+    if (!bytes) return `the model ${model} was not provided`;
+    const r = parse(engine.loadModel(new Uint8Array(bytes)));
+    if (r.error) return `the model ${model} was refused: ${r.error}`;
+    current.model = model;
   }
-  self.postMessage({ type: 'galleryDone', id });
+  if (dataset && current.dataset !== dataset) {
+    const pixels = provided.dataset.get(dataset);
+    if (!pixels) return `the training images ${dataset} were not provided`;
+    const r = parse(engine.setDataset(pixels));
+    if (r.error) return `the training images ${dataset} were refused: ${r.error}`;
+    current.dataset = dataset;
+  }
+  if (baselineImage && !sameValues(current.baselineImage, baselineImage)) {
+    const r = parse(engine.setBaselineImage(baselineImage));
+    if (r.error) return `the baseline image was refused: ${r.error}`;
+    current.baselineImage = baselineImage;
+  }
+  return null;
 }
+
+// One module call with the job's stop condition; counts the stops.
+function call(job, compute) {
+  const text = compute(() => queue.stale(job));
+  if (text === '{"cancelled":true}') queue.stats.cancelled += 1;
+  return text;
+}
+
+function answer(job, fields) {
+  self.postMessage({ type: job.type, lane: job.lane, id: job.id, stats: { ...queue.stats }, ...fields });
+}
+
+async function runJob(job) {
+  self.postMessage({ type: 'started', lane: job.lane, id: job.id });
+  const failed = prepare(job.needs);
+  if (failed) {
+    answer(job, { text: JSON.stringify({ error: failed }) });
+    return;
+  }
+  switch (job.type) {
+    case 'explain':
+      answer(job, { text: call(job, (stop) => engine.explain(job.input, JSON.stringify(job.request), stop)) });
+      break;
+    case 'conductance':
+      answer(job, { text: call(job, (stop) => engine.conductance(job.input, JSON.stringify(job.request), stop)) });
+      break;
+    case 'tabular':
+      answer(job, { text: call(job, (stop) => engine.explainTabular(job.raw, JSON.stringify(job.request), stop)) });
+      break;
+    case 'gallery':
+      for (const item of job.items) {
+        // Yield between items so a newer request that arrived meanwhile wins
+        // even where no shared counter can cancel a computation in flight.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (queue.stale(job)) return;
+        answer(job, { key: item.key, text: call(job, (stop) => engine.explain(job.input, JSON.stringify(item.request), stop)) });
+      }
+      self.postMessage({ type: 'galleryDone', lane: job.lane, id: job.id });
+      break;
+    default:
+      answer(job, { text: JSON.stringify({ error: `unknown job '${job.type}'` }) });
+  }
+}
+
+const JOBS = new Set(['explain', 'gallery', 'conductance', 'tabular', 'cancel']);
 
 self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === 'init') {
-    ready = init(msg).then(
-      (i) => {
-        self.postMessage({ type: 'ready', info: i });
+    init(msg).then(
+      (info) => {
+        self.postMessage({ type: 'ready', info });
         schedule();
       },
       (e) => self.postMessage({ type: 'fatal', message: `could not start the WebAssembly module: ${e && e.message ? e.message : e}` }),
     );
     return;
   }
-  if (msg.type === 'explain' || msg.type === 'gallery') {
-    if (!job || msg.id > job.id) {
-      if (job) stats.skipped += 1;
-      job = msg;
-    }
-  } else if (msg.type === 'conductance' || msg.type === 'tabular') {
-    const queued = lanes.get(msg.type);
-    if (!queued || msg.id > queued.id) lanes.set(msg.type, msg);
-  } else {
-    setup.push(msg);
+  if (msg.type === 'provide') {
+    provided[msg.kind].set(msg.key, msg.data);
+    return;
   }
+  if (JOBS.has(msg.type)) queue.put(msg);
+  else setup.push(msg);
   schedule();
 };
