@@ -13,11 +13,12 @@ rules from their definitions), on the straight path from the baseline x' to x:
 where y is the output of the chosen layer of an nn.Sequential built from the
 file (tests/oracle/torch_model.py) and the Jacobian-vector product J_y v is
 taken with the double-backward trick (the gradient, with respect to u, of
-<J^T u, v>). Checks, per case: max |difference| <= 1e-4 of max |value| against
-PyTorch in float64 (or, where PyTorch's own float32 result strays further from
-its float64 one, within 1.5 times that stray), F(x), F(x'), the sum of the
-layer's conductances against F(x) - F(x') up to the same quadrature's IG gap,
-and that bad parameters give clear errors.
+<J^T u, v>). Checks, per case: |difference| <= 1e-4 of max |value| against
+PyTorch in float64, element by element, plus the allowance of the ReLU and
+max-pool decisions that float32 rounding can flip (decisions.py: the rule that
+gives the same verdict on every CPU); F(x), F(x'), the sum of the layer's
+conductances against F(x) - F(x') up to the same quadrature's IG gap, and
+that bad parameters give clear errors.
 """
 import argparse
 import json
@@ -32,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import idx  # noqa: E402
 import torch_model  # noqa: E402
 from quadrature_rules import rule  # noqa: E402
+import decisions  # noqa: E402
 
 TOLERANCE = 1e-4
 
@@ -80,6 +82,40 @@ def torch_conductance(model, x, b, layer, quadrature, steps, output, target, uni
     return per_unit.detach().double().numpy().reshape(-1), neuron, float(fb[0]), float(fb[1]), ig_sum
 
 
+def conductance_allowance(model64, x, b, layer, quadrature, steps, output, target, unit, scale):
+    """decisions.allowance for conductance: per path point k, the layer's
+    w_k dF/dy(k) * (J_y(k) (x - x')) per unit (NHWC order), or, for a neuron,
+    w_k dF/dy_j(k) * (x - x') dy_j/dx(k)."""
+    alphas, weights = rule(quadrature, steps)
+    xt, bt = torch.from_numpy(x).view(1, 1, 28, 28), torch.from_numpy(b).view(1, 1, 28, 28)
+    pts = bt + torch.from_numpy(alphas).view(-1, 1, 1, 1) * (xt - bt)
+    net = decisions.DecisionNet(model64)
+
+    def quantity(forward, rows, p):
+        p = p.clone().requires_grad_(True)
+        out, y = forward(p, keep=layer)
+        f = torch.softmax(out, dim=1)[:, target] if output == "probability" else out[:, target]
+        g = torch.autograd.grad(f.sum(), y, retain_graph=True)[0]
+        w = torch.from_numpy(weights[rows])
+        if unit is None:
+            u = torch.zeros_like(y, requires_grad=True)
+            vjp = torch.autograd.grad(y, p, grad_outputs=u, create_graph=True)[0]
+            jv = torch.autograd.grad(vjp, u, grad_outputs=(xt - bt).expand_as(p))[0]
+            per = w.view(-1, *[1] * (y.dim() - 1)) * g * jv
+            if per.dim() == 4:
+                per = per.permute(0, 2, 3, 1)
+            return per.reshape(len(rows), -1).detach().numpy()
+        sel = unit_index(y, unit)
+        gx = torch.autograd.grad((w * g[sel].detach() * y[sel]).sum(), p)[0]
+        return ((xt - bt) * gx)[:, 0].reshape(len(rows), -1).detach().numpy()
+
+    def objective(out):
+        return torch.softmax(out, dim=1)[:, target] if output == "probability" else out[:, target]
+
+    error = decisions.path_error(bt, xt - bt).expand_as(pts)
+    return decisions.allowance(net, pts, error, (xt - bt).abs().expand_as(pts), weights, objective, quantity, scale)
+
+
 # (test index, layer, unit, baseline, quadrature, steps, output, target or None). unit None: layer
 # conductance; "top": neuron conductance of the unit with the largest |layer conductance| (from a
 # first igscope run), named by its coordinates.
@@ -118,7 +154,7 @@ def main():
             print(f"FAIL: {what}")
 
     print(f"{'input':8s} {'layer':>5s} {'unit':9s} {'baseline':13s} {'quadrature':18s} {'n':>3s} "
-          f"{'vs f64':>9s} {'f32-f64':>9s} {'sum':>11s} {'F(x)-F(x`)':>11s} {'IG sum':>11s}")
+          f"{'vs f64':>9s} {'excess':>9s} {'allow':>9s} {'fragile':>7s} {'f32-f64':>9s} {'sum':>11s} {'F(x)-F(x`)':>11s} {'IG sum':>11s}")
     for index, layer, unit, spec, quad, steps, output, target in CASES:
         out_json = os.path.join(args.workdir, f"conductance_{index}.json")
         cmd = [args.igscope, "conductance", "--model", model_path, "--input", f"test:{index}", "--layer", str(layer),
@@ -157,34 +193,42 @@ def main():
         if unit is not None:
             flat = ours["unit"]
         res64 = torch_conductance(model64, x, b, layer, quad, steps, output, t, flat, torch.float64)
+        want_scale = np.abs(res64[0] if unit is None else res64[1]).max()
+        allow, allow_sum, fragile = conductance_allowance(model64, x, b, layer, quad, steps, output, t, flat,
+                                                          want_scale)
         res32 = torch_conductance(model32, x, b, layer, quad, steps, output, t, flat, torch.float32)
         per_unit, neuron, fx, fb, ig_sum = res64
         if unit is None:
             got, want, want32 = np.array(ours["units"]), per_unit, res32[0]
             total = float(ours["sum"])
-            check(abs(total - per_unit.sum()) <= TOLERANCE * max(abs(fx - fb), 1e-3),
+            check(abs(total - per_unit.sum()) <= TOLERANCE * max(abs(fx - fb), 1e-3) + allow_sum,
                   f"test:{index} layer {layer}: the sum of conductances differs from PyTorch's")
             # channels: the per-unit values summed over positions
             shape = ours["unit_shape"]
             channels = per_unit.reshape(-1, shape[-1]).sum(0) if len(shape) == 3 else per_unit
-            crel = np.abs(np.array(ours["channels"]) - channels).max() / max(np.abs(channels).max(), 1e-30)
+            channel_allow = (np.reshape(allow, (-1, shape[-1])).sum(0) if len(shape) == 3 else allow) \
+                if np.ndim(allow) else 0.0
+            crel = (np.abs(np.array(ours["channels"]) - channels) - channel_allow).max() / \
+                max(np.abs(channels).max(), 1e-30)
             check(crel <= TOLERANCE, f"test:{index} layer {layer}: channels differ by {crel:.2e}")
         else:
             got, want, want32 = np.array(ours["attributions"]), neuron, res32[1]
             total = float(ours["conductance"])
-            check(abs(total - want.sum()) <= TOLERANCE * max(np.abs(want).sum(), 1e-6),
+            check(abs(total - want.sum()) <= TOLERANCE * max(np.abs(want).sum(), 1e-6) + allow_sum,
                   f"test:{index} unit {unit}: conductance {total} != PyTorch {want.sum()}")
             check(abs(want.sum() - per_unit[flat]) <= 1e-9 * max(abs(per_unit[flat]), 1.0) + 1e-10,
                   f"test:{index} unit {unit}: PyTorch's neuron conductance does not sum to its layer conductance")
         scale = np.abs(want).max()
         rel = np.abs(got - want).max() / max(scale, 1e-30)
+        excess = (np.abs(got - want) - allow).max() / max(scale, 1e-30)
         spread = np.abs(want32 - want).max() / max(scale, 1e-30)
-        print(f"test:{index:<3d} {layer:5d} {str(unit):9s} {spec:13s} {quad:18s} {steps:3d} {rel:9.1e} {spread:9.1e} "
+        print(f"test:{index:<3d} {layer:5d} {str(unit):9s} {spec:13s} {quad:18s} {steps:3d} {rel:9.1e} {excess:9.1e} "
+              f"{np.max(allow) / scale:9.1e} {fragile:7d} {spread:9.1e} "
               f"{total:11.5g} {fx - fb:11.5g} {ig_sum:11.5g}")
         check(scale > 0, f"test:{index}: PyTorch's conductance is all zero")
-        check(rel <= max(TOLERANCE, 1.5 * spread),
+        check(excess <= TOLERANCE,
               f"test:{index} layer {layer} unit {unit}: max|diff| / max|value| = {rel:.2e} "
-              f"(PyTorch's own float32 result strays {spread:.2e})")
+              f"less the allowance of {fragile} fragile decisions: {excess:.2e}")
         fscale = max(abs(fx), abs(fb), 1e-3)
         check(abs(ours["f_input"] - fx) <= TOLERANCE * fscale and abs(ours["f_baseline"] - fb) <= TOLERANCE * fscale,
               f"test:{index}: F(x) or F(x') differs")
@@ -192,7 +236,7 @@ def main():
             # completeness at the layer: the conductances sum to the IG sum of the same quadrature
             check(abs(per_unit.sum() - ig_sum) <= 1e-9 * max(abs(ig_sum), 1.0),
                   f"test:{index}: PyTorch's layer conductances do not sum to its IG sum")
-            check(abs(ours["gap"] - (ig_sum - (fx - fb))) <= TOLERANCE * max(abs(fx - fb), 1e-3),
+            check(abs(ours["gap"] - (ig_sum - (fx - fb))) <= TOLERANCE * max(abs(fx - fb), 1e-3) + allow_sum,
                   f"test:{index}: the layer's gap {ours['gap']} != IG's gap {ig_sum - (fx - fb)}")
 
     base = [args.igscope, "conductance", "--model", model_path, "--input", "test:0"]
