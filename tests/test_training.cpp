@@ -72,7 +72,7 @@ std::vector<float> weights_of(Model& m) {
 }  // namespace
 
 TEST_CASE("training learns a small problem and is reproducible per seed", "[train]") {
-  auto backend = make_backend(default_backend(), 1);
+  auto backend = make_backend(default_backend(BackendUse::Training), 1);
   const Dataset data = bars(600, 3);
   TrainOptions o;
   o.epochs = 4;

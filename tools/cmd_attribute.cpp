@@ -189,7 +189,8 @@ void add_attribute_command(CLI::App& app) {
   cmd->add_option("--blur-sigma", o->blur_sigma, "Blur IG: the largest blur (pixels)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed for random baselines and SmoothGrad noise")->capture_default_str();
   cmd->add_option("--batch", o->batch, "path points per batch (bounds memory)")->capture_default_str();
-  cmd->add_option("--backend", o->backend, "kernel backend (" + available_backends() + "; default " + default_backend() + ")");
+  cmd->add_option("--backend", o->backend,
+                  "kernel backend (" + available_backends() + "; default " + default_backend_reason() + ")");
   cmd->add_option("--threads", o->threads, "threads (0: all cores)")->capture_default_str();
   cmd->add_option("--json", o->json_path, "write the attributions, F(x), F(x'), the gap and the path data here");
   cmd->add_option("--png", o->png_path, "write a heatmap here");

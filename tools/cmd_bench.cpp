@@ -75,7 +75,8 @@ void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Time a batched forward pass and a whole IG on one backend");
   cmd->add_option("--model", args->model, "Model file (.safetensors)")->required();
   cmd->add_option("--steps", args->options.steps, "Gauss-Legendre steps of the IG")->capture_default_str();
-  cmd->add_option("--backend", args->options.backend, "Backend: " + available_backends())->capture_default_str();
+  cmd->add_option("--backend", args->options.backend,
+                  "Backend (" + available_backends() + "; default " + default_backend_reason() + ")");
   cmd->add_option("--threads", args->options.threads, "Threads (0: one per core)")->capture_default_str();
   cmd->add_option("--batch", args->options.batch_size, "Path points per forward/backward pass")
       ->capture_default_str();

@@ -137,7 +137,8 @@ void add_classmaps_command(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "path points per batch (bounds memory)")->capture_default_str();
   cmd->add_option("--scale", o->scale, "heatmap: pixels per input pixel")->capture_default_str();
   cmd->add_option("--clip", o->clip, "heatmap: clip at this percentile of |value|, per map")->capture_default_str();
-  cmd->add_option("--backend", o->backend, "kernel backend (" + available_backends() + "; default " + default_backend() + ")");
+  cmd->add_option("--backend", o->backend,
+                  "kernel backend (" + available_backends() + "; default " + default_backend_reason() + ")");
   cmd->add_option("--threads", o->threads, "threads (0: all cores)")->capture_default_str();
   cmd->callback([o] { run(*o); });
 }

@@ -149,7 +149,8 @@ void add_conductance_command(CLI::App& app) {
       ->check(CLI::IsMember(quadrature_names()));
   cmd->add_option("--seed", o->seed, "seed for random baselines")->capture_default_str();
   cmd->add_option("--batch", o->batch, "path points per batch (bounds memory)")->capture_default_str();
-  cmd->add_option("--backend", o->backend, "kernel backend (" + available_backends() + "; default " + default_backend() + ")");
+  cmd->add_option("--backend", o->backend,
+                  "kernel backend (" + available_backends() + "; default " + default_backend_reason() + ")");
   cmd->add_option("--threads", o->threads, "threads (0: all cores)")->capture_default_str();
   cmd->add_option("--json", o->json_path, "write the conductances, F(x), F(x') and the gap here");
   cmd->callback([o] { run(*o); });

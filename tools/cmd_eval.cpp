@@ -87,8 +87,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--json", opt->json, "print one JSON object (its 'accuracy' is the test accuracy as a fraction)");
   cmd->add_flag("--with-predictions", opt->predictions, "with --json: include the predicted class of every image");
   cmd->add_option("--limit", opt->limit, "only the first N test images")->check(CLI::Range(int64_t{0}, int64_t{10000}));
-  CLI::Option* backend_option =
-      cmd->add_option("--backend", opt->backend, "kernel backend on the cpu (" + available_backends() + ")");
+  CLI::Option* backend_option = cmd->add_option(
+      "--backend", opt->backend,
+      "kernel backend on the cpu (" + available_backends() + "; default " + default_backend_reason() + ")");
   cmd->add_option("--threads", opt->threads, "threads (0: all cores)")->check(CLI::Range(0, 256));
   cmd->add_flag("--attribution", opt->attribution,
                 "evaluate attributions: completeness gaps, deletion / insertion AUC, infidelity, max-sensitivity");

@@ -17,7 +17,7 @@ namespace igscope::tools {
 
 void add_train_command(CLI::App& app) {
   struct Options {
-    std::string arch, out, history, backend = default_backend();
+    std::string arch, out, history, backend = default_backend(BackendUse::Training);
     TrainOptions train;
     int threads = 0;
   };
@@ -32,7 +32,9 @@ void add_train_command(CLI::App& app) {
       ->check(CLI::Range(0, 59999));
   cmd->add_option("--threads", opt->threads, "threads (0: all cores); results are deterministic per thread count")
       ->check(CLI::Range(0, 256));
-  cmd->add_option("--backend", opt->backend, "kernel backend (" + available_backends() + ")");
+  cmd->add_option("--backend", opt->backend,
+                  "kernel backend (" + available_backends() + "; default " +
+                      default_backend_reason(BackendUse::Training) + ")");
   cmd->add_option("--out", opt->out, "output model file (.safetensors)")->required();
   cmd->add_option("--history", opt->history, "write per-epoch loss, accuracy and speed as JSON");
   cmd->callback([opt] {

@@ -3,11 +3,15 @@
 #include <exception>
 
 #include "commands.h"
+#include "igscope/backend/backend.h"
 #include "igscope/error.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"igscope: Integrated Gradients for convolutional networks"};
   app.require_subcommand(1);
+  app.footer("Backends (--backend NAME; this build has " + igscope::available_backends() + "):\n" +
+             "  attribute, eval, conductance, classmaps, bench: " + igscope::default_backend_reason() + "\n" +
+             "  train: " + igscope::default_backend_reason(igscope::BackendUse::Training));
   igscope::tools::add_info_command(app);
   igscope::tools::add_init_command(app);
   igscope::tools::add_train_command(app);

@@ -16,13 +16,14 @@
 #include <utility>
 #include <vector>
 
+#include "igscope/backend/backend.h"
 #include "igscope/model.h"
 #include "igscope/tensor.h"
 
 namespace igscope {
 
 struct IgBenchmarkOptions {
-  std::string backend = "simd";
+  std::string backend = default_backend();
   int threads = 0;            // 0: one per core
   int64_t steps = 32;         // Gauss-Legendre points
   int64_t batch_size = 32;    // path points per forward/backward pass

@@ -83,12 +83,22 @@ std::string available_backends() {
   return names;
 }
 
-std::string default_backend() {
+std::string default_backend(BackendUse use) {
 #ifndef __EMSCRIPTEN__
-  return "eigen";
-#else
-  return "simd";
+  if (use == BackendUse::Training) return "eigen";
 #endif
+  (void)use;
+  return "simd";
+}
+
+std::string default_backend_reason(BackendUse use) {
+  const std::string name = default_backend(use);
+  if (use == BackendUse::Training && name == "eigen")
+    return name + ", whose im2col + GEMM weight gradients train fastest (simd computes weight gradients with the "
+                  "reference loops)";
+  if (use == BackendUse::Training) return name + ", the one fast backend of this build";
+  return name + ", the project's own SIMD kernels: the fastest IG of the CPU backends (Winograd convolutions), "
+                "and the kernels the web page runs, so the command computes what the page shows";
 }
 
 }  // namespace igscope

@@ -107,9 +107,16 @@ void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op);
 // (ignored by single-threaded backends).
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);
 std::string available_backends();  // comma-separated names
-// The backend the commands use unless told: eigen natively (its weight
-// gradients make training fast; `--backend simd` is the fastest for
-// attribution), simd in WebAssembly.
-std::string default_backend();
+// What a backend is chosen for when none is named.
+enum class BackendUse {
+  Attribution,  // forward and input-gradient passes: attribute, eval, conductance, classmaps, bench, the page
+  Training,     // forward, input- and weight-gradient passes: train
+};
+// The one source of the commands' defaults (default_backend_reason says why):
+// simd for attribution, natively and in WebAssembly; for training eigen
+// natively, simd in WebAssembly (where eigen is not built).
+std::string default_backend(BackendUse use = BackendUse::Attribution);
+// "simd: ..." with the reason, for help texts.
+std::string default_backend_reason(BackendUse use = BackendUse::Attribution);
 
 }  // namespace igscope
