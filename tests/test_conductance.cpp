@@ -15,6 +15,7 @@
 #include "gradient_check.h"
 #include "igscope/architectures.h"
 #include "igscope/attribution/conductance.h"
+#include "igscope/attribution/explanation_json.h"
 #include "igscope/attribution/ig.h"
 #include "igscope/backend/reference.h"
 #include "igscope/data/fashion_mnist.h"
@@ -280,6 +281,73 @@ TEST_CASE("conductance: chunk size and several baselines", "[conductance]") {
   CHECK(both.f_baseline == Approx((one.f_baseline + two.f_baseline) / 2));
   const NeuronConductance n2 = neuron_conductance(m, backend, x, {b1, b2}, req, 2);
   CHECK(n2.conductance == Approx(both.units[2]).margin(1e-5));
+}
+
+// The one conductance JSON (igscope conductance --json and the page's layer
+// view): every field the page (web/src/layer-view.js) and the PyTorch oracle
+// (tests/oracle/check_conductance_against_torch.py) read, with the values
+// computed.
+TEST_CASE("conductance_json carries every field its readers use with the values computed", "[conductance][json]") {
+  Model m = one_hidden_layer(0.5);
+  ReferenceBackend backend;
+  Tensor x({1, 3});
+  x[0] = 0.4f; x[1] = 1.1f; x[2] = -0.8f;
+  const Tensor base({1, 3});
+  ConductanceRequest req;
+  req.layer = 1;
+  req.target = 0;
+  req.integration = {Quadrature::RiemannMiddle, 24, 5};
+  const LayerConductance c = layer_conductance(m, backend, x, {base}, req);
+  const nlohmann::json j = conductance_json(c, req, "black", m);
+  for (const char* key : {"kind", "layer", "layer_description", "unit_shape", "target", "target_name", "output",
+                          "baseline", "quadrature", "steps", "batch_size", "channels", "units", "f_input",
+                          "f_baseline", "sum", "gap", "relative_gap", "evaluations"}) {
+    INFO("layer conductance JSON key " << key);
+    REQUIRE(j.contains(key));
+  }
+  CHECK(j["kind"] == "layer");
+  CHECK(j["layer"] == 1);
+  CHECK(j["layer_description"] == m.layer_costs().at(1).description);
+  CHECK(j["unit_shape"] == nlohmann::json(Shape{4}));
+  CHECK(j["target"] == 0);
+  CHECK(j["target_name"] == "0");  // the model names no classes
+  CHECK(j["output"] == "logit");
+  CHECK(j["baseline"] == "black");
+  CHECK(j["quadrature"] == "riemann_middle");
+  CHECK(j["steps"] == 24);
+  CHECK(j["batch_size"] == 5);
+  CHECK(j["channels"].get<std::vector<double>>() == c.channels);
+  REQUIRE(j["units"].size() == 4);
+  for (size_t k = 0; k < 4; ++k) CHECK(j["units"][k].get<float>() == c.units[static_cast<int64_t>(k)]);
+  CHECK(j["f_input"].get<double>() == c.f_input);
+  CHECK(j["f_baseline"].get<double>() == c.f_baseline);
+  CHECK(j["sum"].get<double>() == c.sum);
+  CHECK(j["gap"].get<double>() == c.gap);
+  CHECK(j["relative_gap"].get<double>() == c.relative_gap());
+  CHECK(j["evaluations"] == c.evaluations);
+
+  const NeuronConductance n = neuron_conductance(m, backend, x, {base}, req, 2);
+  const nlohmann::json jn = conductance_json(n, req, "black", m);
+  for (const char* key : {"kind", "layer", "layer_description", "unit_shape", "target", "target_name", "baseline",
+                          "steps", "unit", "attributions", "conductance", "f_input", "f_baseline", "evaluations"}) {
+    INFO("neuron conductance JSON key " << key);
+    REQUIRE(jn.contains(key));
+  }
+  CHECK(jn["kind"] == "neuron");
+  CHECK(jn["unit"] == 2);
+  REQUIRE(jn["attributions"].size() == 3);
+  for (size_t i = 0; i < 3; ++i) CHECK(jn["attributions"][i].get<float>() == n.attributions[static_cast<int64_t>(i)]);
+  CHECK(jn["conductance"].get<double>() == n.conductance);
+  CHECK(jn["f_input"].get<double>() == n.f_input);
+  CHECK(jn["evaluations"] == n.evaluations);
+
+  // class names, when the model has them
+  Model named(nlohmann::json::parse(R"({"name": "named", "input": [3], "classes": ["cat", "dog"], "layers": [
+      {"type": "dense", "out_features": 4}, {"type": "relu"}, {"type": "dense", "out_features": 2}]})"));
+  named.init_he(3);
+  req.target = 1;
+  CHECK(conductance_json(layer_conductance(named, backend, x, {base}, req), req, "uniform@2", named)["target_name"] ==
+        "dog");
 }
 
 TEST_CASE("a cancelled conductance request stops between chunks; an uncancelled one is unchanged by the hook",

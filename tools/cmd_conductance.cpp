@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "igscope/attribution/conductance.h"
+#include "igscope/attribution/explanation_json.h"
 #include "igscope/error.h"
 #include "igscope/model.h"
 #include "inputs.h"
@@ -62,17 +63,18 @@ void run(const Options& o) {
   std::printf("path       baseline %s, %s, %lld steps\n", o.baseline.c_str(), o.quadrature.c_str(),
               static_cast<long long>(o.steps));
 
-  nlohmann::json j = {{"model", o.model},
-                      {"input", o.input},
-                      {"label", input.label ? nlohmann::json(*input.label) : nlohmann::json(nullptr)},
-                      {"target", req.target},
-                      {"output", o.output},
-                      {"layer", layer},
-                      {"layer_description", describe_layer(model, layer)},
-                      {"unit_shape", unit_shape},
-                      {"baseline", o.baseline},
-                      {"quadrature", o.quadrature},
-                      {"steps", o.steps}};
+  // The core's conductance JSON, and where the input came from.
+  auto with_context = [&](nlohmann::json j, double ms) {
+    j["model"] = o.model;
+    j["input"] = o.input;
+    j["label"] = input.label ? nlohmann::json(*input.label) : nlohmann::json(nullptr);
+    j["milliseconds"] = ms;
+    j["backend"] = backend->name();
+    j["baseline_images"] = nlohmann::json::array();
+    for (const Tensor& b : baselines) j["baseline_images"].push_back(std::vector<float>(b.data(), b.data() + b.size()));
+    return j;
+  };
+  nlohmann::json j;
   const auto t0 = std::chrono::steady_clock::now();
   if (unit < 0) {
     const LayerConductance c = layer_conductance(model, *backend, input.sample, baselines, req);
@@ -85,16 +87,7 @@ void run(const Options& o) {
                 100.0 * c.relative_gap(), layer);
     std::printf("evaluated  %lld points in %.1f ms (%s backend)\n", static_cast<long long>(c.evaluations), ms,
                 backend->name().c_str());
-    j["kind"] = "layer";
-    j["channels"] = c.channels;
-    j["units"] = std::vector<float>(c.units.data(), c.units.data() + c.units.size());
-    j["f_input"] = c.f_input;
-    j["f_baseline"] = c.f_baseline;
-    j["sum"] = c.sum;
-    j["gap"] = c.gap;
-    j["relative_gap"] = c.relative_gap();
-    j["evaluations"] = c.evaluations;
-    j["milliseconds"] = ms;
+    j = with_context(conductance_json(c, req, o.baseline, model), ms);
   } else {
     const NeuronConductance c = neuron_conductance(model, *backend, input.sample, baselines, req, unit);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -108,17 +101,8 @@ void run(const Options& o) {
     std::printf("largest    input feature %lld: %.6g\n", static_cast<long long>(at), static_cast<double>(c.attributions[at]));
     std::printf("evaluated  %lld points in %.1f ms (%s backend)\n", static_cast<long long>(c.evaluations), ms,
                 backend->name().c_str());
-    j["kind"] = "neuron";
-    j["unit"] = unit;
-    j["attributions"] = std::vector<float>(c.attributions.data(), c.attributions.data() + c.attributions.size());
-    j["conductance"] = c.conductance;
-    j["f_input"] = c.f_input;
-    j["f_baseline"] = c.f_baseline;
-    j["evaluations"] = c.evaluations;
-    j["milliseconds"] = ms;
+    j = with_context(conductance_json(c, req, o.baseline, model), ms);
   }
-  j["baseline_images"] = nlohmann::json::array();
-  for (const Tensor& b : baselines) j["baseline_images"].push_back(std::vector<float>(b.data(), b.data() + b.size()));
   if (!o.json_path.empty()) {
     std::ofstream out(o.json_path);
     if (!out) throw Error("cannot write '" + o.json_path + "'");

@@ -149,12 +149,13 @@ class Engine {
 
   // Layer conductance of the current model for one input. request: the
   // core's request JSON (target, output, baseline, quadrature, steps,
-  // batch_size, seed) plus "layer", the layer's index. The core's
-  // conductance does not poll for cancellation: should_stop is read once,
-  // before the work starts. Result: layer, layer_description, unit_shape,
-  // target, target_name, channels (per channel, or per unit of a dense
-  // layer), f_input, f_baseline, sum, gap, relative_gap, evaluations,
-  // milliseconds.
+  // batch_size, seed) plus "layer", the layer's index. should_stop is polled
+  // before every chunk of path points (ConductanceRequest::cancelled); when
+  // it returns true the call ends with {"cancelled": true}. Result: the
+  // core's conductance JSON (attribution/explanation_json.h: layer,
+  // layer_description, unit_shape, target, target_name, baseline, steps,
+  // channels, units, f_input, f_baseline, sum, gap, relative_gap,
+  // evaluations, ...) plus milliseconds and backend.
   std::string conductance(const val& pixels, const std::string& request, val should_stop) {
     return guarded([&] {
       const Tensor x = input_tensor(pixels, "the input");
@@ -183,24 +184,10 @@ class Engine {
         creq.cancelled = [&should_stop] { return should_stop().as<bool>(); };
       const igscope::LayerConductance c = igscope::layer_conductance(*model_, *backend_, x, baselines, creq);
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      const auto& names = model_->class_names();
-      return json{{"layer", layer},
-                  {"layer_description", model_->layer_costs().at(creq.layer).description},
-                  {"unit_shape", c.unit_shape},
-                  {"target", creq.target},
-                  {"target_name", creq.target < static_cast<int64_t>(names.size())
-                                      ? names[static_cast<size_t>(creq.target)]
-                                      : std::to_string(creq.target)},
-                  {"baseline", req.baseline},
-                  {"steps", req.integration.steps},
-                  {"channels", c.channels},
-                  {"f_input", c.f_input},
-                  {"f_baseline", c.f_baseline},
-                  {"sum", c.sum},
-                  {"gap", c.gap},
-                  {"relative_gap", c.relative_gap()},
-                  {"evaluations", c.evaluations},
-                  {"milliseconds", ms}};
+      json j = igscope::conductance_json(c, creq, req.baseline, *model_);
+      j["milliseconds"] = ms;
+      j["backend"] = backend_->name();
+      return j;
     });
   }
 

@@ -108,6 +108,52 @@ json explanation_json(const Explanation& e, const AttributionRequest& req, const
   return j;
 }
 
+namespace {
+
+// What both kinds of conductance JSON carry: the request and the layer.
+json conductance_common(const char* kind, size_t layer, const ConductanceRequest& req, const std::string& baseline,
+                        const Model& model) {
+  return {{"kind", kind},
+          {"layer", layer},
+          {"layer_description", model.layer_costs().at(layer).description},
+          {"unit_shape", model.layer_output_shape(layer)},
+          {"target", req.target},
+          {"target_name", class_name(model, req.target)},
+          {"output", target_output_name(req.output)},
+          {"baseline", baseline},
+          {"quadrature", quadrature_name(req.integration.quadrature)},
+          {"steps", req.integration.steps},
+          {"batch_size", req.integration.batch_size}};
+}
+
+}  // namespace
+
+json conductance_json(const LayerConductance& c, const ConductanceRequest& req, const std::string& baseline,
+                      const Model& model) {
+  json j = conductance_common("layer", c.layer, req, baseline, model);
+  j["channels"] = c.channels;
+  j["units"] = std::vector<float>(c.units.data(), c.units.data() + c.units.size());
+  j["f_input"] = c.f_input;
+  j["f_baseline"] = c.f_baseline;
+  j["sum"] = c.sum;
+  j["gap"] = c.gap;
+  j["relative_gap"] = number_or_null(c.relative_gap());
+  j["evaluations"] = c.evaluations;
+  return j;
+}
+
+json conductance_json(const NeuronConductance& c, const ConductanceRequest& req, const std::string& baseline,
+                      const Model& model) {
+  json j = conductance_common("neuron", c.layer, req, baseline, model);
+  j["unit"] = c.unit;
+  j["attributions"] = std::vector<float>(c.attributions.data(), c.attributions.data() + c.attributions.size());
+  j["conductance"] = c.conductance;
+  j["f_input"] = c.f_input;
+  j["f_baseline"] = c.f_baseline;
+  j["evaluations"] = c.evaluations;
+  return j;
+}
+
 AttributionRequest request_from_json(const json& j) {
   if (!j.is_object()) throw Error("request: expected a JSON object, got " + j.dump());
   static const std::set<std::string> known{"method", "target", "output",    "baseline",     "steps",          "quadrature",
