@@ -273,6 +273,8 @@ def allowance(net, points, point_error, direction, weights, objective, quantity,
     found = [(row, layer, flip, abs(float(weights[row])) * bound, g) for row, layer, flip, bound, g in found]
     found.sort(key=lambda f: -f[3])
     rest, found = found[EXACT:], [(row, layer, flip) for row, layer, flip, _, _ in found[:EXACT]]
+    rows = sorted({row for row, _, _ in found})
+    base = dict(zip(rows, quantity(lambda p, **kw: net.forward(p, **kw), rows, points[rows])))
     bounded, bounded_sum = 0.0, 0.0
     if rest:
         # sum over the rest of |w_k| |dF/dout| (|d first max / dx| + |d other / dx|), or |w_k| |dF/da| |dz/dx|
@@ -292,8 +294,11 @@ def allowance(net, points, point_error, direction, weights, objective, quantity,
         per_point = net.abs_backward(points, point_error, seeds) * direction
         bounded = _to_quantity_layout(per_point.sum(0))
         bounded_sum = float(per_point.sum())
-    rows = sorted({row for row, _, _ in found})
-    base = dict(zip(rows, quantity(lambda p, **kw: net.forward(p, **kw), rows, points[rows])))
+        shape = next(iter(base.values())).shape if base else None
+        if shape is not None and bounded.shape != shape:
+            # The quantity is laid out otherwise: flat (a neuron's map), or not an input map at all (a layer's
+            # conductances), where the whole map's bound stands for every element.
+            bounded = bounded.reshape(shape) if bounded.size == int(np.prod(shape)) else bounded_sum
     total = None
     total_sum = 0.0
     for start in range(0, len(found), chunk):
