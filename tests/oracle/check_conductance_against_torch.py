@@ -113,7 +113,9 @@ def conductance_allowance(model64, x, b, layer, quadrature, steps, output, targe
         return torch.softmax(out, dim=1)[:, target] if output == "probability" else out[:, target]
 
     error = decisions.path_error(bt, xt - bt).expand_as(pts)
-    return decisions.allowance(net, pts, error, (xt - bt).abs().expand_as(pts), weights, objective, quantity, scale)
+    # A layer's conductances are no input map, so the bulk bound does not apply to them: recompute every flip.
+    return decisions.allowance(net, pts, error, (xt - bt).abs().expand_as(pts), weights, objective, quantity, scale,
+                               exact=decisions.EXACT if unit is not None else 1 << 30)
 
 
 # (test index, layer, unit, baseline, quadrature, steps, output, target or None). unit None: layer

@@ -248,7 +248,7 @@ def path_error(baseline, direction):
     return 2 * UNIT_ROUNDOFF * (baseline.abs() + direction.abs())
 
 
-def allowance(net, points, point_error, direction, weights, objective, quantity, scale, chunk=64):
+def allowance(net, points, point_error, direction, weights, objective, quantity, scale, exact=EXACT, chunk=64):
     """Sum over fragile decisions of |quantity(flipped) - quantity(unflipped)|.
 
     points: the path points; point_error: their rounding scale (path_error);
@@ -258,12 +258,14 @@ def allowance(net, points, point_error, direction, weights, objective, quantity,
     indices `rows` (for their weights), given forward(pts, keep=None) that runs
     the network with the flips under test (DecisionNet.forward); scale: the
     quantity's largest magnitude.
-    The EXACT flips with the largest bounds (|w_k| times the bound from
+    The `exact` flips with the largest bounds (|w_k| times the bound from
     `fragile`) are recomputed; the others (a nearly flat background gives
     thousands of near-ties, each of which moves almost nothing) are bounded
     together for an input map (IG): |x - x'| times |J|^T of their seeds
-    (DecisionNet.abs_backward), pixel by pixel. For other quantities
-    (conductance) that input-map bound is only a heuristic.
+    (DecisionNet.abs_backward), pixel by pixel. For other quantities that
+    input-map bound is only a heuristic (a neuron's conductance map), or
+    not even one (a layer's conductances, where its sum stands for every
+    unit): such callers pass an `exact` large enough for their cases.
     Returns (allowance of the element-wise values, allowance of their sum,
     the number of fragile decisions)."""
     found = net.fragile(points, point_error, direction, objective)
@@ -272,7 +274,7 @@ def allowance(net, points, point_error, direction, weights, objective, quantity,
     count = len(found)
     found = [(row, layer, flip, abs(float(weights[row])) * bound, g) for row, layer, flip, bound, g in found]
     found.sort(key=lambda f: -f[3])
-    rest, found = found[EXACT:], [(row, layer, flip) for row, layer, flip, _, _ in found[:EXACT]]
+    rest, found = found[exact:], [(row, layer, flip) for row, layer, flip, _, _ in found[:exact]]
     rows = sorted({row for row, _, _ in found})
     base = dict(zip(rows, quantity(lambda p, **kw: net.forward(p, **kw), rows, points[rows])))
     bounded, bounded_sum = 0.0, 0.0
