@@ -36,6 +36,42 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
   CHECK(worst <= tolerance * scale);
 }
 
+// |got_i - want_i| <= tolerance * max |want| + allowance_i for every element
+// (allowance: what decisions that rounding can flip may change there; see
+// decision_margins.h), and no element left non-finite.
+inline void expect_within_allowance(const std::vector<float>& got, const std::vector<float>& want,
+                                    const std::vector<double>& allowance, const std::string& what,
+                                    double tolerance = 1e-4) {
+  REQUIRE(got.size() == want.size());
+  REQUIRE(allowance.size() == want.size());
+  double scale = 0.0, worst = 0.0, worst_allowed = 0.0, largest_allowance = 0.0;
+  size_t not_finite = 0, over = 0, using_allowance = 0;
+  for (float w : want) scale = std::max(scale, static_cast<double>(std::abs(w)));
+  for (size_t i = 0; i < got.size(); ++i) {
+    largest_allowance = std::max(largest_allowance, allowance[i]);
+    if (!std::isfinite(got[i])) {
+      ++not_finite;
+      continue;
+    }
+    const double d = std::abs(static_cast<double>(got[i]) - want[i]), allowed = tolerance * scale + allowance[i];
+    if (d > tolerance * scale) ++using_allowance;
+    if (d > allowed) ++over;
+    if (d - allowed > worst - worst_allowed) {
+      worst = d;
+      worst_allowed = allowed;
+    }
+  }
+  INFO(what << ": " << over << " of " << got.size() << " elements beyond tolerance " << tolerance << " * " << scale
+            << " + allowance (worst: |difference| " << worst << " against " << worst_allowed << "); "
+            << using_allowance << " within their allowance only; largest allowance " << largest_allowance);
+  CHECK(not_finite == 0);  // an element left at NaN was never written
+  CHECK(over == 0);
+}
+
+inline size_t count_not_finite(const std::vector<float>& v) {
+  return static_cast<size_t>(std::count_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); }));
+}
+
 inline std::vector<float> random_vector(int64_t n, Rng& rng) {
   std::vector<float> v(static_cast<size_t>(n));
   for (auto& x : v) x = static_cast<float>(rng.uniform(-1, 1));

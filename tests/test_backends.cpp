@@ -6,9 +6,12 @@
 // Outputs are pre-filled with NaN so an element a kernel forgets fails.
 // Tolerance: max |backend - reference| <= 1e-5 * max(1, max |reference|)
 // (float32 with different summation orders against double accumulation).
-// The whole model (fashion_cnn_v1 and a small odd-shaped CNN) agrees across
-// backends within 1e-4 of the largest magnitude. The cuda backend is among
-// them when the build has it and a CUDA device is present.
+// Whole models (fashion_cnn_v1, fashion_cnn_smelu and a small odd-shaped CNN)
+// agree across backends within 1e-4 of the largest magnitude where no ReLU or
+// max-pool decision is within rounding of flipping, and within a bound those
+// decisions allow elsewhere (decision_margins.h), so the verdict does not
+// depend on the CPU's summation order. The cuda backend is among them when
+// the build has it and a CUDA device is present.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -19,6 +22,8 @@
 #include "gradient_check.h"
 #include "igscope/architectures.h"
 #include "igscope/attribution/ig.h"
+#include "igscope/attribution/path.h"
+#include "igscope/attribution/quadrature.h"
 #include "igscope/attribution/target.h"
 #include "igscope/backend/backend.h"
 #include "igscope/backend/reference.h"
@@ -34,6 +39,7 @@
 #include "igscope/error.h"
 #include "igscope/model.h"
 #include "backend_compare.h"
+#include "decision_margins.h"
 
 using namespace igscope;
 using namespace igscope::testing;
@@ -275,6 +281,28 @@ ForwardBackward run_model(Model& m, Backend& be, const Tensor& x, const Tensor& 
 
 }  // namespace
 
+// The whole-model tests follow the rule of decision_margins.h: logits (and
+// F) are compared everywhere; an input gradient element only where no
+// fragile decision of the pass that produced it (a ReLU pre-activation
+// within T rounding scales of 0, two max-pool inputs within T scales of each
+// other but not tied exactly) can reach it, since such a decision two correct
+// backends may take either way, and which way depends on the CPU's summation
+// order. (Whole rows would be too coarse: at T = 64 most rows of these
+// 28x28 networks hold a fragile decision somewhere, most of them in the
+// first layers, whose flips reach a few pixels.) The elements compared must
+// be most of them, so the tests cannot go vacuous.
+namespace {
+
+// The elements of g that no fragile decision reaches.
+std::vector<float> unreached(const std::vector<float>& g, const std::vector<uint8_t>& reach, size_t begin = 0) {
+  std::vector<float> kept;
+  for (size_t i = 0; i < reach.size() - begin && i < g.size(); ++i)
+    if (!reach[begin + i]) kept.push_back(g[i]);
+  return kept;
+}
+
+}  // namespace
+
 TEST_CASE("whole models agree across backends: logits and input gradients", "[backend][model]") {
   for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
                                    std::pair{"fashion_cnn_smelu", named_architecture("fashion_cnn_smelu")},
@@ -282,37 +310,88 @@ TEST_CASE("whole models agree across backends: logits and input gradients", "[ba
     Model m(arch);
     m.init_he(11);
     Rng rng(5);
+    int64_t rows = 0, fragile_rows = 0, elements = 0, compared = 0;
+    std::string decisions;
     for (int64_t batch : {int64_t{1}, int64_t{7}, int64_t{32}}) {
       const Tensor x = random_tensor(m.batch_input_shape(batch), rng, 0, 1);
       Tensor r({batch, m.num_outputs()});
       for (int64_t i = 0; i < batch; ++i) r[i * m.num_outputs() + i % m.num_outputs()] = 1.0f;  // one logit each
       ReferenceBackend ref;
       const ForwardBackward want = run_model(m, ref, x, r);
+      const FragileDecisions fragile = find_fragile_decisions(m, x);
+      rows += batch;
+      fragile_rows += fragile.fragile_rows();
+      elements += x.size();
+      compared += x.size() - fragile.reached();
+      decisions +=
+          " [batch " + std::to_string(batch) + ": " + (fragile.per_layer.empty() ? "none" : fragile.per_layer) + "]";
+      const std::vector<float> want_stable = unreached(want.grad, fragile.reach);
       for (const std::string& name : backends_under_test()) {
-        INFO(what << " batch " << batch << " " << name);
+        INFO(what << " batch " << batch << " " << name << ": " << fragile.fragile_rows()
+                  << " rows with a fragile decision (" << fragile.per_layer << "), reaching " << fragile.reached()
+                  << " of " << x.size() << " elements");
         auto be = make_backend(name);
         const ForwardBackward got = run_model(m, *be, x, r);
         expect_close(got.out, want.out, "logits", 1e-4);
-        expect_close(got.grad, want.grad, "input gradient", 1e-4);
+        REQUIRE(got.grad.size() == want.grad.size());
+        CHECK(count_not_finite(got.grad) == 0);  // every element written, reached or not
+        expect_close(unreached(got.grad, fragile.reach), want_stable,
+                     "input gradient where no fragile decision reaches", 1e-4);
         // Again: the backend's packed weights are reused and give the same numbers.
         const ForwardBackward again = run_model(m, *be, x, r);
         CHECK(again.out == got.out);
         CHECK(again.grad == got.grad);
       }
     }
+    INFO(what << ": input gradients compared in " << compared << " of " << elements << " elements; " << fragile_rows
+              << " of " << rows << " rows hold a fragile decision; fragile decisions per layer:" << decisions);
+    CHECK(2 * compared >= elements);
   }
 }
 
-// fashion_cnn_smelu is not in this list: on this input, at one of the 32 path
-// points (alpha 0.10, where the scaled activations sit in SmeLU's quadratic
-// piece and crowd together), two values of one max-pool window are within
-// rounding of each other, and the FMA backends (simd, xnnpack) pick the other
-// one than reference and eigen: 69 pixels of that point's gradient differ,
-// 5e-4 of the largest attribution after weighting. That is the max-pool's
-// discontinuity, not a kernel error; its forward and backward passes are
-// compared above on inputs without such a near-tie.
+namespace {
+
+// F and dF/dx at every path point, as IG evaluates them (the same chunks).
+struct PerPoint {
+  std::vector<double> values;
+  std::vector<float> grads;  // points x numel
+};
+
+PerPoint per_point(TargetFunction& f, const Tensor& points, int64_t batch_size) {
+  const int64_t count = points.dim(0), numel = points.size() / count;
+  PerPoint p;
+  p.values.assign(static_cast<size_t>(count), std::numeric_limits<double>::quiet_NaN());
+  p.grads.assign(static_cast<size_t>(points.size()), kNaN);
+  evaluate_in_chunks(
+      f, count, batch_size,
+      [&](int64_t i, float* dst) { std::copy(points.data() + i * numel, points.data() + (i + 1) * numel, dst); },
+      [&](int64_t i, double value, const float* grad) {
+        p.values[static_cast<size_t>(i)] = value;
+        std::copy(grad, grad + numel, p.grads.begin() + static_cast<std::ptrdiff_t>(i * numel));
+      });
+  return p;
+}
+
+std::vector<float> point_row(const std::vector<float>& grads, int64_t k, int64_t numel) {
+  const auto b = grads.begin() + static_cast<std::ptrdiff_t>(k * numel);
+  return std::vector<float>(b, b + static_cast<std::ptrdiff_t>(numel));
+}
+
+}  // namespace
+
+// IG_i = (x_i - x'_i) sum_k w_k g_k,i over the path points k. Where a
+// fragile decision at point k reaches element i, the backend's gradient
+// g_be,k,i may differ from the reference's g_ref,k,i by a whole unit's
+// contribution, at most |g_ref,k,i| + |g_be,k,i|. So, element by element:
+//   |IG_be - IG_ref| <= 1e-4 max |IG_ref|
+//                       + sum over k reaching i of w_k |x - x'| (|g_ref,k| + |g_be,k|)
+// (the gap: the same allowance summed over i), and at every point the
+// gradient agrees within 1e-4 of the largest along the path wherever no
+// fragile decision reaches; F agrees at every point. A wrong kernel shows
+// where nothing is fragile, which must be most of the elements.
 TEST_CASE("whole-model IG agrees across backends within 1e-4 relative", "[backend][model][ig]") {
   for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
+                                   std::pair{"fashion_cnn_smelu", named_architecture("fashion_cnn_smelu")},
                                    std::pair{"odd_cnn", odd_cnn()}}) {
     Model m(arch);
     m.init_he(21);
@@ -328,15 +407,71 @@ TEST_CASE("whole-model IG agrees across backends within 1e-4 relative", "[backen
     ModelTarget ref_target(m, ref, 1);
     const Attribution want = integrated_gradients(ref_target, x, baseline, options);
     const std::vector<float> want_values(want.values.data(), want.values.data() + want.values.size());
+
+    // The path points IG evaluates, their fragile decisions, and the reference's gradients there.
+    const QuadratureRule rule = quadrature_rule(options.quadrature, options.steps);
+    const StraightPath path(baseline, x);
+    const int64_t points = static_cast<int64_t>(rule.size()), numel = x.size();
+    Tensor pts(m.batch_input_shape(points));
+    for (int64_t k = 0; k < points; ++k) path.point(rule.nodes[static_cast<size_t>(k)], pts.data() + k * numel);
+    const FragileDecisions fragile = find_fragile_decisions(m, pts);
+    const PerPoint want_pts = per_point(ref_target, pts, options.batch_size);
+    std::vector<double> delta(static_cast<size_t>(numel));
+    path.velocity(0.0, delta.data());
+    {
+      // They are the gradients IG integrated.
+      std::vector<double> ig(static_cast<size_t>(numel), 0.0);
+      for (int64_t k = 0; k < points; ++k)
+        for (int64_t i = 0; i < numel; ++i)
+          ig[static_cast<size_t>(i)] += rule.weights[static_cast<size_t>(k)] *
+                                        want_pts.grads[static_cast<size_t>(k * numel + i)] *
+                                        delta[static_cast<size_t>(i)];
+      expect_close(std::vector<float>(ig.begin(), ig.end()), want_values, "IG from the per-point gradients", 1e-6, 0.0);
+    }
+    double gradient_scale = 0.0;
+    for (float g : want_pts.grads) gradient_scale = std::max(gradient_scale, static_cast<double>(std::abs(g)));
+    INFO(what << ": " << fragile.fragile_rows() << " of " << points << " path points with a fragile decision ("
+              << fragile.per_layer << "; " << fragile.exact_ties << " windows tied exactly), reaching "
+              << fragile.reached() << " of " << pts.size() << " gradient elements");
+    CHECK(2 * fragile.reached() <= pts.size());
+
     for (const std::string& name : backends_under_test()) {
       INFO(what << " " << name);
       auto be = make_backend(name);
       ModelTarget target(m, *be, 1);
       const Attribution got = integrated_gradients(target, x, baseline, options);
-      expect_close(std::vector<float>(got.values.data(), got.values.data() + got.values.size()), want_values,
-                   "IG attributions", 1e-4, 0.0);
+      const PerPoint got_pts = per_point(target, pts, options.batch_size);
+      for (int64_t k = 0; k < points; ++k) {
+        INFO("path point " << k << " (alpha " << rule.nodes[static_cast<size_t>(k)] << ")"
+                           << (fragile.fragile(k) ? ", fragile" : ""));
+        CHECK(std::abs(got_pts.values[static_cast<size_t>(k)] - want_pts.values[static_cast<size_t>(k)]) <=
+              1e-4 * std::max(1.0, std::abs(want_pts.values[static_cast<size_t>(k)])));
+        const std::vector<float> g = point_row(got_pts.grads, k, numel);
+        CHECK(count_not_finite(g) == 0);
+        const size_t begin = static_cast<size_t>(k * numel);
+        expect_close(unreached(g, fragile.reach, begin),
+                     unreached(point_row(want_pts.grads, k, numel), fragile.reach, begin),
+                     "input gradient where no fragile decision reaches", 1e-4, gradient_scale);
+      }
+      std::vector<double> allowance(static_cast<size_t>(numel), 0.0);
+      for (int64_t k = 0; k < points; ++k) {
+        const double w = rule.weights[static_cast<size_t>(k)];
+        for (int64_t i = 0; i < numel; ++i) {
+          const size_t j = static_cast<size_t>(k * numel + i);
+          if (!fragile.reach[j]) continue;
+          const double magnitudes =
+              std::abs(static_cast<double>(want_pts.grads[j])) + std::abs(static_cast<double>(got_pts.grads[j]));
+          allowance[static_cast<size_t>(i)] += w * std::abs(delta[static_cast<size_t>(i)]) * magnitudes;
+        }
+      }
+      double total_allowance = 0.0;
+      for (double a : allowance) total_allowance += a;
+      expect_within_allowance(std::vector<float>(got.values.data(), got.values.data() + got.values.size()), want_values,
+                              allowance, "IG attributions", 1e-4);
       CHECK(std::abs(got.f_input - want.f_input) <= 1e-4 * std::max(1.0, std::abs(want.f_input)));
-      CHECK(std::abs(got.gap - want.gap) <= 1e-4 * std::max(1.0, std::abs(want.f_input - want.f_baseline)));
+      INFO("gap " << got.gap << " against " << want.gap << ", allowance " << total_allowance);
+      CHECK(std::abs(got.gap - want.gap) <=
+            1e-4 * std::max(1.0, std::abs(want.f_input - want.f_baseline)) + total_allowance);
     }
   }
 }
