@@ -4,6 +4,7 @@
 #include <set>
 
 #include "igscope/error.h"
+#include "igscope/layers/batchnorm.h"
 #include "igscope/layers/conv2d.h"
 #include "igscope/layers/dense.h"
 #include "igscope/layers/dropout.h"
@@ -74,6 +75,15 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
       return std::make_unique<Dense>(in[1], positive_int(spec["out_features"], where + " out_features"));
     }
     if (type == "relu") return std::make_unique<ReLU>();
+    if (type == "batchnorm") {
+      if (in.size() != 4 && in.size() != 2)
+        arch_error(where + " (batchnorm) needs image input [H, W, C] or flat input [F], got " + shape_to_string(in));
+      const json eps = spec.value("eps", json(1e-5)), momentum = spec.value("momentum", json(0.1));
+      if (!eps.is_number()) arch_error(where + " (batchnorm): 'eps' must be a number");
+      if (!momentum.is_number())
+        arch_error(where + " (batchnorm): 'momentum' must be a number (a cumulative average, PyTorch's None, is not supported)");
+      return std::make_unique<BatchNorm>(in.back(), eps.get<double>(), momentum.get<double>());
+    }
     if (type == "smelu") {
       if (!spec.contains("beta") || !spec["beta"].is_number()) arch_error(where + " (smelu): 'beta' must be a number");
       return std::make_unique<SmeLU>(spec["beta"].get<double>());
@@ -92,7 +102,7 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
     arch_error(where + ": " + e.what());
   }
   arch_error(where + ": unknown layer type '" + type +
-             "' (known: conv2d, maxpool2d, dense, relu, smelu, dropout, flatten, softmax, log_softmax)");
+             "' (known: conv2d, maxpool2d, dense, relu, smelu, batchnorm, dropout, flatten, softmax, log_softmax)");
 }
 
 // "conv2d kernel=3x3 out_channels=32 padding=1x1 stride=1x1"
@@ -249,7 +259,8 @@ std::vector<Model::NamedParameter> Model::named_parameters() {
 int64_t Model::parameter_count() const {
   int64_t n = 0;
   for (const auto& l : layers_)
-    for (const auto& p : l->parameters()) n += p.value.size();
+    for (const auto& p : l->parameters())
+      if (p.trainable) n += p.value.size();  // buffers (running statistics) are not parameters
   return n;
 }
 
@@ -257,7 +268,8 @@ std::vector<Model::LayerCost> Model::layer_costs() const {
   std::vector<LayerCost> out;
   for (size_t i = 0; i < layers_.size(); ++i) {
     int64_t params = 0;
-    for (const auto& p : layers_[i]->parameters()) params += p.value.size();
+    for (const auto& p : layers_[i]->parameters())
+      if (p.trainable) params += p.value.size();
     Shape per_sample(shapes_[i + 1].begin() + 1, shapes_[i + 1].end());
     out.push_back({describe(*layers_[i]), per_sample, params, layers_[i]->multiply_adds(shapes_[i])});
   }
@@ -273,6 +285,10 @@ int64_t Model::multiply_adds() const {
 void Model::init_he(uint64_t seed) {
   Rng rng(seed);
   for (auto& layer : layers_) {
+    if (auto* bn = dynamic_cast<BatchNorm*>(layer.get())) {  // as PyTorch: the identity map
+      bn->reset_parameters();
+      continue;
+    }
     for (auto& p : layer->parameters()) {
       Tensor& w = layer->parameters().front().value;  // the weight: [out, fan_in...]
       const double fan_in = static_cast<double>(w.size() / w.dim(0));
@@ -316,6 +332,11 @@ Model load_model_bytes(const uint8_t* bytes, size_t size) {
     if (t == contents.tensors.end())
       throw ModelFileError(K::MissingTensor, "the architecture needs tensor '" + np.name + "' of shape " +
                                                  shape_to_string(np.param->value.shape()) + ", not in the file");
+    const bool stored_i64 = contents.int64_tensors.count(np.name) > 0;
+    if (stored_i64 != np.param->int64)
+      throw ModelFileError(K::Dtype, "tensor '" + np.name + "' has dtype " + (stored_i64 ? "I64" : "F32") +
+                                         " but must be " + (np.param->int64 ? "I64" : "F32") +
+                                         " (I64 is read only for batchnorm's num_batches_tracked)");
     if (t->second.shape() != np.param->value.shape())
       throw ModelFileError(K::ShapeMismatch, "tensor '" + np.name + "' has shape " +
                                                  shape_to_string(t->second.shape()) + " but the architecture needs " +
@@ -327,6 +348,10 @@ Model load_model_bytes(const uint8_t* bytes, size_t size) {
                                                std::to_string(i));
     np.param->value = std::move(t->second);
   }
+  for (const auto& entry : contents.tensors)
+    if (!expected.count(entry.first) && contents.int64_tensors.count(entry.first))
+      throw ModelFileError(K::Dtype, "tensor '" + entry.first +
+                                         "' has dtype I64, which igscope reads only for batchnorm's num_batches_tracked");
   for (const auto& entry : contents.tensors)
     if (!expected.count(entry.first))
       throw ModelFileError(K::UnexpectedTensor,
@@ -345,8 +370,13 @@ Model load_model(const std::string& path) {
 
 std::vector<uint8_t> model_to_bytes(Model& model) {
   std::vector<std::pair<std::string, const Tensor*>> tensors;
-  for (auto& np : model.named_parameters()) tensors.emplace_back(np.name, &np.param->value);
-  return serialize_safetensors(tensors, {{"format", "pt"}, {"architecture", model.architecture().dump()}});
+  std::set<std::string> int64_names;
+  for (auto& np : model.named_parameters()) {
+    tensors.emplace_back(np.name, &np.param->value);
+    if (np.param->int64) int64_names.insert(np.name);
+  }
+  return serialize_safetensors(tensors, {{"format", "pt"}, {"architecture", model.architecture().dump()}},
+                               int64_names);
 }
 
 void save_model(Model& model, const std::string& path) { write_file_bytes(path, model_to_bytes(model)); }

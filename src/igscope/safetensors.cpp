@@ -1,6 +1,7 @@
 #include "igscope/safetensors.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -87,9 +88,11 @@ SafetensorsContents parse_safetensors(const uint8_t* bytes, size_t size) {
                                               "' needs dtype (string), shape (array) and "
                                               "data_offsets ([begin, end])");
     const std::string dtype = entry["dtype"].get<std::string>();
-    if (dtype != "F32")
+    const bool is_i64 = dtype == "I64";
+    if (dtype != "F32" && !is_i64)
       throw ModelFileError(K::Dtype, "tensor '" + name + "' has dtype " + dtype +
-                                         "; igscope reads only F32 (float32)");
+                                         "; igscope reads only F32 (float32), and I64 for batchnorm's "
+                                         "num_batches_tracked");
     Shape shape;
     for (const auto& d : entry["shape"]) {
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 40))
@@ -100,7 +103,7 @@ SafetensorsContents parse_safetensors(const uint8_t* bytes, size_t size) {
     if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw ModelFileError(K::Offsets, "tensor '" + name + "' has non-integer data_offsets " + off.dump());
     const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-    uint64_t expected = sizeof(float);
+    uint64_t expected = is_i64 ? sizeof(int64_t) : sizeof(float);
     for (int64_t d : shape) {
       expected *= static_cast<uint64_t>(d);
       if (expected > data_size) break;  // also keeps the product from overflowing
@@ -116,7 +119,20 @@ SafetensorsContents parse_safetensors(const uint8_t* bytes, size_t size) {
                                            std::to_string(end - begin));
     spans.push_back({name, begin, end});
     Tensor t(shape);
-    if (expected) std::memcpy(t.data(), data + begin, static_cast<size_t>(expected));
+    if (is_i64) {
+      // Exact in float up to 2^24; a counter beyond that is refused rather than rounded.
+      for (int64_t i = 0; i < t.size(); ++i) {
+        int64_t v = 0;
+        std::memcpy(&v, data + begin + static_cast<uint64_t>(i) * sizeof(int64_t), sizeof(int64_t));
+        if (v < -(int64_t{1} << 24) || v > (int64_t{1} << 24))
+          throw ModelFileError(K::Dtype, "I64 tensor '" + name + "' holds " + std::to_string(v) +
+                                             ", beyond the 2^24 igscope holds exactly");
+        t[i] = static_cast<float>(v);
+      }
+      out.int64_tensors.insert(name);
+    } else if (expected) {
+      std::memcpy(t.data(), data + begin, static_cast<size_t>(expected));
+    }
     out.tensors.emplace(name, std::move(t));
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
@@ -128,13 +144,15 @@ SafetensorsContents parse_safetensors(const uint8_t* bytes, size_t size) {
 }
 
 std::vector<uint8_t> serialize_safetensors(const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                                           const std::map<std::string, std::string>& metadata) {
+                                           const std::map<std::string, std::string>& metadata,
+                                           const std::set<std::string>& int64_names) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    const uint64_t bytes = static_cast<uint64_t>(t->size()) * sizeof(float);
-    header[name] = {{"dtype", "F32"}, {"shape", t->shape()}, {"data_offsets", {offset, offset + bytes}}};
+    const bool i64 = int64_names.count(name) > 0;
+    const uint64_t bytes = static_cast<uint64_t>(t->size()) * (i64 ? sizeof(int64_t) : sizeof(float));
+    header[name] = {{"dtype", i64 ? "I64" : "F32"}, {"shape", t->shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -145,6 +163,14 @@ std::vector<uint8_t> serialize_safetensors(const std::vector<std::pair<std::stri
   std::memcpy(out.data() + 8, text.data(), text.size());
   uint8_t* data = out.data() + 8 + text.size();
   for (const auto& [name, t] : tensors) {
+    if (int64_names.count(name)) {
+      for (int64_t i = 0; i < t->size(); ++i) {
+        const int64_t v = std::llround((*t)[i]);
+        std::memcpy(data, &v, sizeof(v));
+        data += sizeof(v);
+      }
+      continue;
+    }
     const size_t bytes = static_cast<size_t>(t->size()) * sizeof(float);
     if (bytes) std::memcpy(data, t->data(), bytes);
     data += bytes;

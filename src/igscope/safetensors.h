@@ -1,9 +1,13 @@
 #pragma once
 // The .safetensors container: an 8-byte little-endian header length N, N
 // bytes of JSON ({name: {dtype, shape, data_offsets}, "__metadata__": {...}}),
-// then the raw little-endian tensor bytes. igscope stores float32 only.
+// then the raw little-endian tensor bytes. igscope stores float32, except
+// batchnorm's num_batches_tracked, which PyTorch stores as int64 (I64): the
+// container reads I64 tensors into float tensors and names them in
+// int64_tensors; the model refuses I64 anywhere else.
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,7 +23,7 @@ enum class ModelFileErrorKind {
   Truncated,         // shorter than the 8-byte header length
   HeaderLength,      // header length past the end of the file (or absurd)
   HeaderJson,        // header is not valid JSON or not the expected structure
-  Dtype,             // a tensor is not F32
+  Dtype,             // a tensor is not F32 (or I64 where the model allows it)
   Offsets,           // data_offsets out of range or inconsistent with the shape
   Overlap,           // two tensors share bytes
   NoArchitecture,    // no architecture in __metadata__
@@ -49,6 +53,7 @@ class ModelFileError : public Error {
 struct SafetensorsContents {
   std::map<std::string, std::string> metadata;
   std::map<std::string, Tensor> tensors;
+  std::set<std::string> int64_tensors;  // the tensors stored as I64 (values converted to float)
 };
 
 // Parses and validates the container (header length, JSON, dtypes, offsets,
@@ -56,8 +61,10 @@ struct SafetensorsContents {
 SafetensorsContents parse_safetensors(const uint8_t* bytes, size_t size);
 
 // Serialises tensors in the given order; the header is padded to 8 bytes.
+// Tensors named in int64_names are written as I64 (their values rounded).
 std::vector<uint8_t> serialize_safetensors(const std::vector<std::pair<std::string, const Tensor*>>& tensors,
-                                           const std::map<std::string, std::string>& metadata);
+                                           const std::map<std::string, std::string>& metadata,
+                                           const std::set<std::string>& int64_names = {});
 
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes);

@@ -22,9 +22,14 @@ def read_safetensors(path):
     metadata = header.pop("__metadata__", {})
     tensors = {}
     for name, entry in header.items():
-        assert entry["dtype"] == "F32", entry
+        # I64 only for batchnorm's counter, as PyTorch stores it; F32 everywhere else.
+        if name.endswith(".num_batches_tracked"):
+            assert entry["dtype"] == "I64", entry
+        else:
+            assert entry["dtype"] == "F32", entry
         begin, end = entry["data_offsets"]
-        arr = np.frombuffer(data[begin:end], dtype="<f4").reshape(entry["shape"])
+        dtype = "<i8" if entry["dtype"] == "I64" else "<f4"
+        arr = np.frombuffer(data[begin:end], dtype=dtype).reshape(entry["shape"])
         tensors[name] = torch.from_numpy(arr.copy())
     return metadata, tensors
 
@@ -73,6 +78,11 @@ def build_sequential(arch):
             layers.append(nn.ReLU())
         elif t == "smelu":
             layers.append(SmeLU(spec["beta"]))
+        elif t == "batchnorm":
+            # Lazy: the channel / feature count comes from the dummy pass below.
+            flat = not chw or any(isinstance(m, nn.Flatten) for m in layers)
+            bn = nn.LazyBatchNorm1d if flat else nn.LazyBatchNorm2d
+            layers.append(bn(eps=spec.get("eps", 1e-5), momentum=spec.get("momentum", 0.1)))
         elif t == "dropout":
             layers.append(nn.Dropout(spec.get("p", 0.5)))
         elif t == "flatten":
@@ -89,8 +99,12 @@ def build_sequential(arch):
     model = nn.Sequential(*layers)
     # Materialise the lazy dense layers with one dummy pass.
     sample = torch.zeros(1, shape[2], shape[0], shape[1]) if chw else torch.zeros(1, features)
+    # In evaluation mode: a batch of one cannot pass a training batchnorm, and
+    # the dummy pass must not update running statistics.
+    model.eval()
     with torch.no_grad():
         model(sample)
+    model.train()
     return model
 
 

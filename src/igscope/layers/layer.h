@@ -26,9 +26,14 @@
 namespace igscope {
 
 struct Parameter {
-  std::string suffix;  // "weight" or "bias"
+  std::string suffix;  // "weight" or "bias" (or a buffer's name, as "running_mean")
   Tensor value;
   Tensor grad;  // same shape as value; accumulated by backward_params
+  // false for a buffer (batchnorm's running statistics and counter): saved and
+  // loaded like a parameter, updated by the layer itself, never by an optimiser.
+  bool trainable = true;
+  // Stored as I64 in the file (PyTorch's num_batches_tracked); held as float here.
+  bool int64 = false;
 };
 
 enum class Mode { Eval, Train };

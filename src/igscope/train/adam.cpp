@@ -7,6 +7,7 @@ namespace igscope {
 Adam::Adam(Model& model, double lr, double beta1, double beta2, double eps)
     : lr_(lr), beta1_(beta1), beta2_(beta2), eps_(eps) {
   for (auto& np : model.named_parameters()) {
+    if (!np.param->trainable) continue;  // buffers (batchnorm's running statistics) are the layer's own
     params_.push_back(np.param);
     m_.emplace_back(static_cast<size_t>(np.param->value.size()), 0.0f);
     v_.emplace_back(static_cast<size_t>(np.param->value.size()), 0.0f);
