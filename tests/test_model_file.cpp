@@ -166,10 +166,10 @@ TEST_CASE("bad model files are refused with distinct, clear errors", "[model_fil
   SECTION("unknown layer type") {
     json h = header;
     json arch = json::parse(h["__metadata__"]["architecture"].get<std::string>());
-    arch["layers"][1]["type"] = "gelu";
+    arch["layers"][1]["type"] = "mish";
     h["__metadata__"]["architecture"] = arch.dump();
     CHECK(load_error_kind(assemble(h, data), &msg) == K::Architecture);
-    CHECK_THAT(msg, Catch::Contains("unknown layer type 'gelu'"));
+    CHECK_THAT(msg, Catch::Contains("unknown layer type 'mish'"));
   }
   SECTION("architecture that is not JSON, or missing") {
     json h = header;

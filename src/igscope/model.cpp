@@ -4,6 +4,7 @@
 #include <set>
 
 #include "igscope/error.h"
+#include "igscope/layers/activations.h"
 #include "igscope/layers/batchnorm.h"
 #include "igscope/layers/conv2d.h"
 #include "igscope/layers/dense.h"
@@ -84,6 +85,7 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
         arch_error(where + " (batchnorm): 'momentum' must be a number (a cumulative average, PyTorch's None, is not supported)");
       return std::make_unique<BatchNorm>(in.back(), eps.get<double>(), momentum.get<double>());
     }
+    if (is_activation_type(type)) return make_activation(spec);
     if (type == "smelu") {
       if (!spec.contains("beta") || !spec["beta"].is_number()) arch_error(where + " (smelu): 'beta' must be a number");
       return std::make_unique<SmeLU>(spec["beta"].get<double>());
@@ -102,7 +104,8 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
     arch_error(where + ": " + e.what());
   }
   arch_error(where + ": unknown layer type '" + type +
-             "' (known: conv2d, maxpool2d, dense, relu, smelu, batchnorm, dropout, flatten, softmax, log_softmax)");
+             "' (known: conv2d, maxpool2d, dense, relu, smelu, sigmoid, tanh, gelu, silu, leaky_relu, relu6, "
+             "hardswish, hardsigmoid, batchnorm, dropout, flatten, softmax, log_softmax)");
 }
 
 // "conv2d kernel=3x3 out_channels=32 padding=1x1 stride=1x1"

@@ -48,6 +48,19 @@ class SmeLU(nn.Module):
         return torch.where(x >= b, x, torch.where(x <= -b, torch.zeros_like(x), quad))
 
 
+# The elementwise activations, as torch.nn modules (igscope's defaults are PyTorch's).
+ACTIVATIONS = {
+    "sigmoid": lambda spec: nn.Sigmoid(),
+    "tanh": lambda spec: nn.Tanh(),
+    "gelu": lambda spec: nn.GELU(approximate=spec.get("approximate", "none")),
+    "silu": lambda spec: nn.SiLU(),
+    "leaky_relu": lambda spec: nn.LeakyReLU(spec.get("negative_slope", 0.01)),
+    "relu6": lambda spec: nn.ReLU6(),
+    "hardswish": lambda spec: nn.Hardswish(),
+    "hardsigmoid": lambda spec: nn.Hardsigmoid(),
+}
+
+
 def pair(v):
     return tuple(v) if isinstance(v, list) else (v, v)
 
@@ -78,6 +91,8 @@ def build_sequential(arch):
             layers.append(nn.ReLU())
         elif t == "smelu":
             layers.append(SmeLU(spec["beta"]))
+        elif t in ACTIVATIONS:
+            layers.append(ACTIVATIONS[t](spec))
         elif t == "batchnorm":
             # Lazy: the channel / feature count comes from the dummy pass below.
             flat = not chw or any(isinstance(m, nn.Flatten) for m in layers)
