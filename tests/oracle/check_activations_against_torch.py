@@ -28,7 +28,6 @@ Also checks that `igscope info` names the layer with its parameters.
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 
@@ -58,21 +57,6 @@ KINDS = [
     ({"type": "hardswish"}, [-3.0, 3.0], "hardswish"),
     ({"type": "hardsigmoid"}, [-3.0, 3.0], "hardsigmoid"),
 ]
-
-
-def write_model(path, arch, tensors):
-    """A .safetensors file as igscope writes it: F32 tensors, 8-byte aligned data."""
-    header, blobs, offset = {}, [], 0
-    for name, arr in tensors.items():
-        raw = np.ascontiguousarray(arr, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    header["__metadata__"] = {"architecture": json.dumps(arch)}
-    text = json.dumps(header).encode()
-    text += b" " * ((-(8 + len(text))) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def random_model(rng, activation):
@@ -116,7 +100,7 @@ def check_kind(args, rng, activation, kinks, description):
         ("_%g" % activation["negative_slope"] if "negative_slope" in activation else "")
     arch, tensors = random_model(rng, activation)
     model_path = os.path.join(args.workdir, name + ".safetensors")
-    write_model(model_path, arch, tensors)
+    torch_model.write_safetensors(model_path, tensors, {"architecture": json.dumps(arch)})
 
     model, _ = torch_model.load_model(model_path)
     model = model.double()

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_model import build_sequential, load_model, to_nhwc, to_torch_input  # noqa: E402
+from torch_model import build_sequential, load_model, to_nhwc, to_torch_input, write_safetensors  # noqa: E402
 
 ARCH = {
     "name": "batchnorm_oracle",
@@ -40,22 +40,6 @@ ARCH = {
     ],
 }
 TOLERANCE = 1e-4
-
-
-def write_safetensors(path, state, metadata):
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, t in state.items():
-        if t.dtype == torch.int64:
-            dtype, raw = "I64", t.numpy().astype("<i8").tobytes()
-        else:
-            dtype, raw = "F32", t.detach().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def smooth_images(rng, n, h, w, c):

@@ -34,6 +34,26 @@ def read_safetensors(path):
     return metadata, tensors
 
 
+
+def write_safetensors(path, tensors, metadata):
+    """A .safetensors file in the layout igscope reads: name -> numpy array or
+    torch tensor (int64 ones as I64, the rest as F32), the header padded so the
+    data starts 8-byte aligned, `metadata` as __metadata__."""
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        arr = t.detach().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+        if arr.dtype == np.int64:
+            dtype, raw = "I64", arr.astype("<i8").tobytes()
+        else:
+            dtype, raw = "F32", np.ascontiguousarray(arr, dtype="<f4").tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header).encode()
+    text += b" " * ((-(8 + len(text))) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
 class SmeLU(nn.Module):
     """Smooth ReLU, written from its definition: 0 below -beta, x above beta,
     (x + beta)^2 / (4 beta) between."""
