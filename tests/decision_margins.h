@@ -130,6 +130,7 @@ inline FragileDecisions find_fragile_decisions(Model& m, const Tensor& x, double
   ReferenceBackend ref;
   Model sq = squared_parameters(m);
   const int64_t batch = x.dim(0);
+  REQUIRE(m.is_chain());  // the rounding model walks a chain of layers
   const size_t layers = m.num_layers();
   FragileDecisions d;
   d.relu.assign(static_cast<size_t>(batch), 0);
@@ -148,12 +149,12 @@ inline FragileDecisions find_fragile_decisions(Model& m, const Tensor& x, double
     const std::string type = m.layer(i).type();
     const int64_t per_row = h.size() / batch;
     input_shape[i] = h.shape();
-    Tensor out = m.forward_layers(h, ref, i, i + 1);
+    Tensor out = m.layer(i).forward(h, ref, Mode::Eval);
     int64_t found = 0;
     if (type == "conv2d" || type == "dense") {
       Tensor h2 = h;
       for (int64_t j = 0; j < h2.size(); ++j) h2[j] = h2[j] * h2[j];
-      const Tensor s = sq.forward_layers(h2, ref, i, i + 1);
+      const Tensor s = sq.layer(i).forward(h2, ref, Mode::Eval);
       const Tensor& w = m.layer(i).parameters().at(0).value;
       const double fan_in = static_cast<double>(w.size() / w.dim(0));
       e = Tensor(s.shape());
@@ -228,7 +229,7 @@ inline FragileDecisions find_fragile_decisions(Model& m, const Tensor& x, double
             }
       e = std::move(e_out);
     } else if (type == "dropout" || type == "flatten") {
-      e = m.forward_layers(e, ref, i, i + 1);  // the identity (evaluation mode), a permutation
+      e = m.layer(i).forward(e, ref, Mode::Eval);  // the identity (evaluation mode), a permutation
     } else {
       FAIL("decision_margins.h: no rounding model for layer type '" << type << "'");
     }
@@ -260,7 +261,7 @@ inline FragileDecisions find_fragile_decisions(Model& m, const Tensor& x, double
         if (flip[i][static_cast<size_t>(j)]) below[j] = 1.0f;
       r = std::move(below);
     } else {
-      r = ones.backward_layers(r, ref, i, i + 1);
+      r = ones.layer(i).backward_input(r, ref);
       for (int64_t j = 0; j < r.size(); ++j) r[j] = r[j] > 0.0f ? 1.0f : 0.0f;
     }
   }

@@ -21,8 +21,9 @@ namespace igscope::tools {
 namespace {
 
 struct Options {
-  std::string model, input, baseline = "black", quadrature = "gausslegendre", output = "logit", unit, json_path, backend;
-  int64_t layer = -1, target = -1, steps = 64, batch = 32;
+  std::string model, input, baseline = "black", quadrature = "gausslegendre", output = "logit", unit, json_path, backend,
+      layer;
+  int64_t target = -1, steps = 64, batch = 32;
   int threads = 0;
   uint64_t seed = 0;
 };
@@ -32,11 +33,7 @@ std::string describe_layer(const Model& m, size_t i) { return m.layer_costs().at
 void run(const Options& o) {
   Model model = load_model(o.model);
   std::unique_ptr<Backend> backend = make_backend(o.backend.empty() ? default_backend() : o.backend, o.threads);
-  if (o.layer < 0 || o.layer >= static_cast<int64_t>(model.num_layers()))
-    throw Error("--layer " + std::to_string(o.layer) + " is out of range: the model has " +
-                std::to_string(model.num_layers()) + " layers (0.." + std::to_string(model.num_layers() - 1) +
-                "; see igscope info)");
-  const size_t layer = static_cast<size_t>(o.layer);
+  const size_t layer = model.find_node(o.layer);
   const Shape unit_shape = model.layer_output_shape(layer);
   const int64_t unit = o.unit.empty() ? -1 : parse_unit(o.unit, unit_shape);
   const Input input = read_input(o.input, model);
@@ -58,8 +55,8 @@ void run(const Options& o) {
                           : "");
   std::printf("target     %lld %s, %s\n", static_cast<long long>(req.target), class_name(model, req.target).c_str(),
               o.output.c_str());
-  std::printf("layer      %zu: %s, output %s\n", layer, describe_layer(model, layer).c_str(),
-              shape_to_string(unit_shape).c_str());
+  std::printf("layer      %zu (%s): %s, output %s\n", layer, model.node_id(layer).c_str(),
+              describe_layer(model, layer).c_str(), shape_to_string(unit_shape).c_str());
   std::printf("path       baseline %s, %s, %lld steps\n", o.baseline.c_str(), o.quadrature.c_str(),
               static_cast<long long>(o.steps));
 
@@ -83,8 +80,13 @@ void run(const Options& o) {
     for (size_t k = 0; k < c.channels.size(); ++k) std::printf("%8zu  %14.6g\n", k, c.channels[k]);
     std::printf("\nF(x)       %.6g\nF(x')      %.6g\nsum        %.6g (all units of the layer)\n", c.f_input,
                 c.f_baseline, c.sum);
-    std::printf("gap        %.3g (%.3g%% of |F(x) - F(x')|): completeness at layer %zu\n", c.gap,
-                100.0 * c.relative_gap(), layer);
+    if (c.cut)
+      std::printf("gap        %.3g (%.3g%% of |F(x) - F(x')|): completeness at node %s, a cut of the graph\n", c.gap,
+                  100.0 * c.relative_gap(), model.node_id(layer).c_str());
+    else
+      std::printf("gap        %.3g: not a completeness gap, node %s is not a cut (paths from the input to the "
+                  "output bypass it), so its conductances need not sum to F(x) - F(x')\n",
+                  c.gap, model.node_id(layer).c_str());
     std::printf("evaluated  %lld points in %.1f ms (%s backend)\n", static_cast<long long>(c.evaluations), ms,
                 backend->name().c_str());
     j = with_context(conductance_json(c, req, o.baseline, model), ms);
@@ -121,7 +123,8 @@ void add_conductance_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "model file (.safetensors)")->required();
   cmd->add_option("--input", o->input, "test:INDEX (Fashion-MNIST test set) or an image file (PNG) of the model's size")
       ->required();
-  cmd->add_option("--layer", o->layer, "layer index whose outputs are the hidden units (see igscope info)")->required();
+  cmd->add_option("--layer", o->layer, "node whose outputs are the hidden units: its id or index (see igscope info)")
+      ->required();
   cmd->add_option("--unit", o->unit,
                   "one unit of that layer (H,W,C coordinates, or a flat index): its neuron conductance over the input");
   cmd->add_option("--target", o->target, "class to explain (default: the predicted class)");

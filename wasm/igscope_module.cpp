@@ -131,8 +131,10 @@ class Engine {
     });
   }
 
-  // The current model's layers: [{index, description, output_shape (per
-  // sample), parameters}], for choosing the layer of conductance().
+  // The current model's nodes: [{index, id, inputs (node ids, "input" for
+  // the model's input), cut (whether completeness holds there), description,
+  // output_shape (per sample), parameters, multiply_adds}], for choosing the
+  // node of conductance() and drawing the graph.
   std::string layers() {
     return guarded([&] {
       require_model();
@@ -140,9 +142,13 @@ class Engine {
       const auto costs = model_->layer_costs();
       for (size_t i = 0; i < costs.size(); ++i)
         list.push_back({{"index", i},
+                        {"id", costs[i].id},
+                        {"inputs", costs[i].inputs},
+                        {"cut", model_->is_cut(i)},
                         {"description", costs[i].description},
                         {"output_shape", costs[i].output_shape},
-                        {"parameters", costs[i].parameters}});
+                        {"parameters", costs[i].parameters},
+                        {"multiply_adds", costs[i].multiply_adds}});
       return json{{"layers", list}};
     });
   }
@@ -161,13 +167,12 @@ class Engine {
       const Tensor x = input_tensor(pixels, "the input");
       json parsed = json::parse(request, nullptr, false);
       if (parsed.is_discarded() || !parsed.is_object()) throw Error("request: not a JSON object");
-      if (!parsed.contains("layer") || !parsed["layer"].is_number_integer())
-        throw Error("request: 'layer' must be a layer index");
-      const int64_t layer = parsed["layer"].get<int64_t>();
+      require_model();
+      if (!parsed.contains("layer") || !(parsed["layer"].is_number_unsigned() || parsed["layer"].is_string()))
+        throw Error("request: 'layer' must be a node index or id");
+      const size_t layer = model_->find_node(parsed["layer"].is_string() ? parsed["layer"].get<std::string>()
+                                                                          : std::to_string(parsed["layer"].get<uint64_t>()));
       parsed.erase("layer");
-      if (layer < 0 || layer >= static_cast<int64_t>(model_->num_layers()))
-        throw Error("layer " + std::to_string(layer) + " is out of range: the model has " +
-                    std::to_string(model_->num_layers()) + " layers");
       const igscope::AttributionRequest req = igscope::request_from_json(parsed);
       igscope::BaselineSources sources;
       if (baseline_image_) sources.image = &*baseline_image_;
@@ -176,7 +181,7 @@ class Engine {
       const std::vector<Tensor> baselines =
           igscope::make_baselines(igscope::parse_baseline_spec(req.baseline), x, req.range, sources, req.seed);
       igscope::ConductanceRequest creq;
-      creq.layer = static_cast<size_t>(layer);
+      creq.layer = layer;
       creq.target = req.target < 0 ? igscope::predicted_class(*model_, *backend_, x) : req.target;
       creq.output = req.output;
       creq.integration = req.integration;

@@ -1,6 +1,9 @@
 #include "igscope/model.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "igscope/error.h"
@@ -11,6 +14,7 @@
 #include "igscope/layers/dropout.h"
 #include "igscope/layers/flatten.h"
 #include "igscope/layers/maxpool2d.h"
+#include "igscope/layers/merge.h"
 #include "igscope/layers/relu.h"
 #include "igscope/layers/smelu.h"
 #include "igscope/layers/softmax.h"
@@ -105,7 +109,8 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
   }
   arch_error(where + ": unknown layer type '" + type +
              "' (known: conv2d, maxpool2d, dense, relu, smelu, sigmoid, tanh, gelu, silu, leaky_relu, relu6, "
-             "hardswish, hardsigmoid, batchnorm, dropout, flatten, softmax, log_softmax)");
+             "hardswish, hardsigmoid, batchnorm, dropout, flatten, softmax, log_softmax; in the graph form also add, "
+             "concat, mul)");
 }
 
 // "conv2d kernel=3x3 out_channels=32 padding=1x1 stride=1x1"
@@ -123,6 +128,28 @@ std::string describe(const Layer& layer) {
   }
   return s;
 }
+
+}  // namespace
+
+namespace {
+
+// A node id: PyTorch module-path segments ([A-Za-z0-9_]+) joined by dots.
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > 200 || id.front() == '.' || id.back() == '.' || id.find("..") != std::string::npos)
+    return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.')) return false;
+  return true;
+}
+
+std::unique_ptr<MergeLayer> make_merge(const std::string& type) {
+  if (type == "add") return std::make_unique<Add>();
+  if (type == "concat") return std::make_unique<Concat>();
+  if (type == "mul") return std::make_unique<Mul>();
+  return nullptr;
+}
+
+bool is_merge_type(const std::string& type) { return type == "add" || type == "concat" || type == "mul"; }
 
 }  // namespace
 
@@ -145,8 +172,6 @@ Model::Model(const json& arch) {
       classes_.push_back(c.get<std::string>());
     }
   }
-  if (!arch.contains("layers") || !arch["layers"].is_array() || arch["layers"].empty())
-    arch_error("'layers' must be a non-empty array");
   if (arch.contains("tabular")) {
     if (input_shape_.size() != 1) arch_error("'tabular' needs a flat input [features]");
     try {
@@ -157,28 +182,207 @@ Model::Model(const json& arch) {
       arch_error(e.what());
     }
   }
-
-  Shape shape = batch_input_shape(1);
-  for (size_t i = 0; i < arch["layers"].size(); ++i) {
-    auto layer = make_layer(arch["layers"][i], shape, i);
-    shapes_.push_back(shape);
-    try {
-      shape = layer->output_shape(shape);
-    } catch (const Error& e) {
-      arch_error("layer " + std::to_string(i) + " (" + layer->type() + "): " + e.what());
-    }
-    layers_.push_back(std::move(layer));
+  const bool has_layers = arch.contains("layers"), has_nodes = arch.contains("nodes");
+  if (has_layers == has_nodes)
+    arch_error("the architecture needs either 'layers' (a chain) or 'nodes' and 'output' (a graph)");
+  if (has_layers) {
+    if (!arch["layers"].is_array() || arch["layers"].empty()) arch_error("'layers' must be a non-empty array");
+    if (arch.contains("output")) arch_error("'output' belongs to the graph form ('nodes'), not to 'layers'");
+    build_chain(arch["layers"]);
+  } else {
+    if (!arch["nodes"].is_array() || arch["nodes"].empty()) arch_error("'nodes' must be a non-empty array");
+    if (!arch.contains("output") || !arch["output"].is_string())
+      arch_error("the graph form needs 'output', the id of the output node");
+    build_graph(arch["nodes"], arch["output"]);
   }
-  shapes_.push_back(shape);
+  finish();
+}
+
+void Model::build_chain(const json& layers) {
+  chain_ = true;
+  Shape shape = batch_input_shape(1);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].is_object() && layers[i].contains("type") && layers[i]["type"].is_string() &&
+        is_merge_type(layers[i]["type"].get<std::string>()))
+      arch_error("layer " + std::to_string(i) + " (" + layers[i]["type"].get<std::string>() +
+                 ") combines several inputs: use the graph form ('nodes' with 'inputs')");
+    Node node;
+    node.id = std::to_string(i);
+    node.inputs = {static_cast<int>(i) - 1};
+    node.layer = make_layer(layers[i], shape, i);
+    node.input_shapes = {shape};
+    try {
+      shape = node.layer->output_shape(shape);
+    } catch (const Error& e) {
+      arch_error("layer " + std::to_string(i) + " (" + node.layer->type() + "): " + e.what());
+    }
+    node.output_shape = shape;
+    nodes_.push_back(std::move(node));
+  }
+}
+
+void Model::build_graph(const json& specs, const json& output) {
+  chain_ = false;
+  const size_t n = specs.size();
+  std::vector<std::string> ids(n);
+  std::vector<std::vector<std::string>> input_ids(n);
+  std::map<std::string, size_t> by_id;
+  for (size_t i = 0; i < n; ++i) {
+    const json& spec = specs[i];
+    const std::string where = "node " + std::to_string(i);
+    if (!spec.is_object() || !spec.contains("id") || !spec["id"].is_string())
+      arch_error(where + ": needs an \"id\" string");
+    ids[i] = spec["id"].get<std::string>();
+    if (!valid_id(ids[i]) || ids[i] == "input")
+      arch_error(where + ": id '" + ids[i] +
+                 "' must be letters, digits and '_' in dot-separated parts (a PyTorch module path), and not 'input'");
+    if (!by_id.emplace(ids[i], i).second) arch_error("node id '" + ids[i] + "' appears twice");
+    if (!spec.contains("inputs") || !spec["inputs"].is_array() || spec["inputs"].empty())
+      arch_error("node '" + ids[i] + "': needs \"inputs\", a non-empty array of node ids (or \"input\")");
+    for (const auto& in : spec["inputs"]) {
+      if (!in.is_string()) arch_error("node '" + ids[i] + "': \"inputs\" must hold node ids (strings)");
+      input_ids[i].push_back(in.get<std::string>());
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    for (const std::string& in : input_ids[i])
+      if (in != "input" && !by_id.count(in))
+        arch_error("node '" + ids[i] + "' reads '" + in + "', which is not a node id (nor \"input\")");
+  const std::string out_id = output.get<std::string>();
+  if (!by_id.count(out_id)) arch_error("'output' is '" + out_id + "', which is not a node id");
+
+  // Every node must lead to the output: walk back from it.
+  std::vector<char> used(n, 0);
+  std::vector<size_t> stack{by_id[out_id]};
+  used[stack.back()] = 1;
+  while (!stack.empty()) {
+    const size_t i = stack.back();
+    stack.pop_back();
+    for (const std::string& in : input_ids[i])
+      if (in != "input" && !used[by_id[in]]) {
+        used[by_id[in]] = 1;
+        stack.push_back(by_id[in]);
+      }
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!used[i]) arch_error("node '" + ids[i] + "' does not lead to the output '" + out_id + "'");
+
+  // Topological order, keeping the given order where the edges allow
+  // (Kahn's algorithm, always taking the first ready node).
+  std::vector<int> waiting(n, 0);
+  std::vector<std::vector<size_t>> readers(n);
+  for (size_t i = 0; i < n; ++i)
+    for (const std::string& in : input_ids[i])
+      if (in != "input") {
+        ++waiting[i];
+        readers[by_id[in]].push_back(i);
+      }
+  std::set<size_t> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0) ready.insert(i);
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    const size_t i = *ready.begin();
+    ready.erase(ready.begin());
+    order.push_back(i);
+    for (size_t r : readers[i])
+      if (--waiting[r] == 0) ready.insert(r);
+  }
+  if (order.size() != n) {
+    std::string cycle;
+    for (size_t i = 0; i < n; ++i)
+      if (waiting[i] > 0) cycle += (cycle.empty() ? "'" : ", '") + ids[i] + "'";
+    arch_error("the graph has a cycle through nodes " + cycle);
+  }
+  // Every node leads to the output, so the output is ready last: order.back().
+  std::vector<int> position(n);
+  for (size_t k = 0; k < n; ++k) position[order[k]] = static_cast<int>(k);
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = order[k];
+    json spec = specs[i];
+    spec.erase("id");
+    spec.erase("inputs");
+    const std::string type = spec.contains("type") && spec["type"].is_string() ? spec["type"].get<std::string>() : "";
+    Node node;
+    node.id = ids[i];
+    for (const std::string& in : input_ids[i]) {
+      node.inputs.push_back(in == "input" ? -1 : position[by_id[in]]);
+      node.input_shapes.push_back(node.inputs.back() < 0 ? batch_input_shape(1)
+                                                         : nodes_[static_cast<size_t>(node.inputs.back())].output_shape);
+    }
+    const std::string where = "node '" + node.id + "'";
+    try {
+      if (auto merge = make_merge(type)) {
+        for (const auto& [key, value] : spec.items())
+          if (key != "type") arch_error(where + " (" + type + "): unexpected key '" + key + "'");
+        node.merge = merge.get();
+        node.layer = std::move(merge);
+        node.output_shape = node.merge->output_shape(node.input_shapes);
+      } else {
+        if (node.inputs.size() != 1)
+          arch_error(where + " (" + (type.empty() ? "?" : type) + ") takes one input, got " +
+                     std::to_string(node.inputs.size()));
+        try {
+          node.layer = make_layer(spec, node.input_shapes[0], k);
+        } catch (const ModelFileError& e) {
+          // make_layer names the layer by index; name the node instead.
+          std::string detail = e.detail();
+          const std::string prefix = "layer " + std::to_string(k);
+          if (detail.rfind(prefix, 0) == 0) detail = where + detail.substr(prefix.size());
+          throw ModelFileError(e.kind(), detail);
+        }
+        node.output_shape = node.layer->output_shape(node.input_shapes[0]);
+      }
+    } catch (const ModelFileError&) {
+      throw;
+    } catch (const Error& e) {
+      arch_error(where + " (" + type + "): " + e.what());
+    }
+    nodes_.push_back(std::move(node));
+  }
+}
+
+void Model::finish() {
+  const size_t n = nodes_.size();
+  for (Node& node : nodes_) node.readers = 0;
+  for (const Node& node : nodes_)
+    for (int in : node.inputs)
+      if (in >= 0) ++nodes_[static_cast<size_t>(in)].readers;
+  // Node i is a cut when, without it, no path leads from the input to the
+  // output: a forward sweep of what the input reaches, skipping node i.
+  for (size_t cut = 0; cut < n; ++cut) {
+    std::vector<char> reached(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      if (i == cut) continue;
+      for (int in : nodes_[i].inputs)
+        if (in < 0 || reached[static_cast<size_t>(in)]) reached[i] = 1;
+    }
+    nodes_[cut].cut = !reached[n - 1];
+  }
+  const Shape& shape = nodes_.back().output_shape;
   if (!classes_.empty() && (shape.size() != 2 || shape[1] != static_cast<int64_t>(classes_.size())))
     arch_error("the model has " + shape_to_string(shape) + " outputs but " +
                std::to_string(classes_.size()) + " class names");
 }
 
 json Model::architecture() const {
-  json layers = json::array();
-  for (const auto& l : layers_) layers.push_back(l->to_json());
-  json arch = {{"name", name_}, {"input", input_shape_}, {"layers", layers}};
+  json arch = {{"name", name_}, {"input", input_shape_}};
+  if (chain_) {
+    json layers = json::array();
+    for (const auto& node : nodes_) layers.push_back(node.layer->to_json());
+    arch["layers"] = layers;
+  } else {
+    json nodes = json::array();
+    for (const auto& node : nodes_) {
+      json j = node.layer->to_json();
+      j["id"] = node.id;
+      j["inputs"] = json::array();
+      for (int in : node.inputs) j["inputs"].push_back(in < 0 ? std::string("input") : nodes_[static_cast<size_t>(in)].id);
+      nodes.push_back(j);
+    }
+    arch["nodes"] = nodes;
+    arch["output"] = nodes_.back().id;
+  }
   if (!classes_.empty()) arch["classes"] = classes_;
   if (tabular_) arch["tabular"] = tabular_->to_json();
   return arch;
@@ -196,85 +400,203 @@ Shape Model::batch_input_shape(int64_t batch) const {
 }
 
 int64_t Model::num_outputs() const {
-  const Shape& out = shapes_.back();
+  const Shape& out = nodes_.back().output_shape;
   return shape_numel(out) / out[0];
+}
+
+size_t Model::find_node(const std::string& key) const {
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].id == key) return i;
+  std::string known;
+  for (size_t i = 0; i < nodes_.size() && i < 40; ++i) known += (i ? ", " : "") + nodes_[i].id;
+  if (nodes_.size() > 40) known += ", ...";
+  const std::string range = "the model has " + std::to_string(nodes_.size()) + " nodes (0.." +
+                            std::to_string(nodes_.size() - 1) + "; ids " + known + "; see igscope info)";
+  if (!key.empty() && key.size() < 10 && key.find_first_not_of("0123456789") == std::string::npos) {
+    const size_t i = std::stoul(key);
+    if (i < nodes_.size()) return i;
+    throw Error("node " + key + " is out of range: " + range);
+  }
+  throw Error("no node '" + key + "': " + range);
+}
+
+void Model::check_node(size_t i) const {
+  if (i >= nodes_.size())
+    throw Error("layer " + std::to_string(i) + " is out of range: the model has " + std::to_string(nodes_.size()) +
+                " layers (0.." + std::to_string(nodes_.size() - 1) + ")");
 }
 
 Tensor Model::forward(const Tensor& x, Backend& backend, Mode mode) {
   check_shape(x, batch_input_shape(x.rank() ? x.dim(0) : 0), "model input");
-  Tensor h = layers_.front()->forward(x, backend, mode);
-  for (size_t i = 1; i < layers_.size(); ++i) h = layers_[i]->forward(std::move(h), backend, mode);
-  return h;
-}
-
-Tensor Model::backward(const Tensor& dout, Backend& backend, bool accumulate_params) {
-  Tensor g = dout;
-  for (size_t i = layers_.size(); i-- > 0;) {
-    if (accumulate_params) layers_[i]->backward_params(g, backend);
-    g = layers_[i]->backward_input(std::move(g), backend);
+  const size_t n = nodes_.size();
+  std::vector<Tensor> out(n);
+  std::vector<int> left(n);
+  for (size_t i = 0; i < n; ++i) left[i] = nodes_[i].readers;
+  // A node's input: moved from the producer at its last reader, else copied.
+  auto take = [&](int j) -> Tensor {
+    if (j < 0) return x;
+    const size_t k = static_cast<size_t>(j);
+    return --left[k] == 0 ? std::move(out[k]) : Tensor(out[k]);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    Node& nd = nodes_[i];
+    if (nd.merge) {
+      std::vector<Tensor> ins;
+      for (int j : nd.inputs) ins.push_back(take(j));
+      out[i] = nd.merge->forward(std::move(ins), backend, mode);
+    } else {
+      out[i] = nd.layer->forward(take(nd.inputs[0]), backend, mode);
+    }
   }
-  return g;
+  return std::move(out[n - 1]);
 }
 
 namespace {
-void check_slice(size_t begin, size_t end, size_t layers) {
-  if (begin >= end || end > layers)
-    throw Error("layers [" + std::to_string(begin) + ", " + std::to_string(end) + ") are not a slice of the model's " +
-                std::to_string(layers) + " layers");
+void add_into(Tensor& acc, bool& has, Tensor g) {
+  if (!has) {
+    acc = std::move(g);
+    has = true;
+    return;
+  }
+  if (acc.shape() != g.shape())
+    throw Error("gradient shapes disagree where a node feeds several: " + shape_to_string(acc.shape()) + " and " +
+                shape_to_string(g.shape()));
+  float* a = acc.data();
+  const float* b = g.data();
+  for (int64_t i = 0; i < acc.size(); ++i) a[i] += b[i];
 }
 }  // namespace
 
-Tensor Model::forward_layers(const Tensor& x, Backend& backend, size_t begin, size_t end, Mode mode) {
-  check_slice(begin, end, layers_.size());
-  Tensor h = layers_[begin]->forward(x, backend, mode);
-  for (size_t i = begin + 1; i < end; ++i) h = layers_[i]->forward(std::move(h), backend, mode);
-  return h;
+void Model::backward_nodes(std::vector<Tensor>& grads, std::vector<char>& has, size_t hi, size_t lo, Backend& backend,
+                           bool accumulate_params, Tensor& gx, bool& has_gx) {
+  for (size_t i = hi + 1; i-- > lo;) {
+    if (!has[i]) continue;
+    Node& nd = nodes_[i];
+    Tensor g = std::move(grads[i]);
+    has[i] = 0;
+    if (accumulate_params) nd.layer->backward_params(g, backend);
+    std::vector<Tensor> ins;
+    if (nd.merge) {
+      ins = nd.merge->backward_inputs(std::move(g), backend);
+    } else {
+      ins.push_back(nd.layer->backward_input(std::move(g), backend));
+    }
+    for (size_t k = 0; k < nd.inputs.size(); ++k) {
+      const int j = nd.inputs[k];
+      if (j < 0) {
+        add_into(gx, has_gx, std::move(ins[k]));
+      } else {
+        bool h = has[static_cast<size_t>(j)] != 0;
+        add_into(grads[static_cast<size_t>(j)], h, std::move(ins[k]));
+        has[static_cast<size_t>(j)] = 1;
+      }
+    }
+  }
 }
 
-Tensor Model::backward_layers(const Tensor& dout, Backend& backend, size_t begin, size_t end) {
-  check_slice(begin, end, layers_.size());
-  Tensor g = dout;
-  for (size_t i = end; i-- > begin;) g = layers_[i]->backward_input(std::move(g), backend);
-  return g;
+Tensor Model::backward(const Tensor& dout, Backend& backend, bool accumulate_params) {
+  const size_t n = nodes_.size();
+  std::vector<Tensor> grads(n);
+  std::vector<char> has(n, 0);
+  grads[n - 1] = dout;
+  has[n - 1] = 1;
+  Tensor gx;
+  bool has_gx = false;
+  backward_nodes(grads, has, n - 1, 0, backend, accumulate_params, gx, has_gx);
+  return gx;
 }
 
-Tensor Model::tangent_layers(const Tensor& din, Backend& backend, size_t begin, size_t end) {
-  check_slice(begin, end, layers_.size());
-  Tensor t = din;
-  for (size_t i = begin; i < end; ++i) t = layers_[i]->forward_tangent(t, backend);
-  return t;
+Tensor Model::backward_to(const Tensor& dout, Backend& backend, size_t node) {
+  check_node(node);
+  const size_t n = nodes_.size();
+  if (node == n - 1) return dout;
+  std::vector<Tensor> grads(n);
+  std::vector<char> has(n, 0);
+  grads[n - 1] = dout;
+  has[n - 1] = 1;
+  Tensor gx;
+  bool has_gx = false;
+  backward_nodes(grads, has, n - 1, node + 1, backend, false, gx, has_gx);
+  if (!has[node]) throw Error("node " + nodes_[node].id + " received no gradient");
+  return std::move(grads[node]);
+}
+
+Tensor Model::backward_from(const Tensor& dnode, Backend& backend, size_t node) {
+  check_node(node);
+  std::vector<Tensor> grads(nodes_.size());
+  std::vector<char> has(nodes_.size(), 0);
+  grads[node] = dnode;
+  has[node] = 1;
+  Tensor gx;
+  bool has_gx = false;
+  backward_nodes(grads, has, node, 0, backend, false, gx, has_gx);
+  return gx;
+}
+
+Tensor Model::tangent_to(const Tensor& din, Backend& backend, size_t node) {
+  check_node(node);
+  // Only node's ancestors (and node itself) matter; count their readers among them.
+  std::vector<char> needed(node + 1, 0);
+  needed[node] = 1;
+  for (size_t i = node + 1; i-- > 0;)
+    if (needed[i])
+      for (int j : nodes_[i].inputs)
+        if (j >= 0) needed[static_cast<size_t>(j)] = 1;
+  std::vector<int> left(node + 1, 0);
+  for (size_t i = 0; i <= node; ++i)
+    if (needed[i])
+      for (int j : nodes_[i].inputs)
+        if (j >= 0) ++left[static_cast<size_t>(j)];
+  std::vector<Tensor> t(node + 1);
+  for (size_t i = 0; i <= node; ++i) {
+    if (!needed[i]) continue;
+    Node& nd = nodes_[i];
+    if (nd.merge) {
+      std::vector<const Tensor*> ins;
+      for (int j : nd.inputs) ins.push_back(j < 0 ? &din : &t[static_cast<size_t>(j)]);
+      t[i] = nd.merge->forward_tangent(ins, backend);
+    } else {
+      const int j = nd.inputs[0];
+      t[i] = nd.layer->forward_tangent(j < 0 ? din : t[static_cast<size_t>(j)], backend);
+    }
+    for (int j : nd.inputs)
+      if (j >= 0 && --left[static_cast<size_t>(j)] == 0) t[static_cast<size_t>(j)] = Tensor();
+  }
+  return std::move(t[node]);
 }
 
 Shape Model::layer_output_shape(size_t i) const {
-  if (i >= layers_.size())
-    throw Error("layer " + std::to_string(i) + " is out of range: the model has " + std::to_string(layers_.size()) +
-                " layers (0.." + std::to_string(layers_.size() - 1) + ")");
-  return Shape(shapes_[i + 1].begin() + 1, shapes_[i + 1].end());
+  check_node(i);
+  return Shape(nodes_[i].output_shape.begin() + 1, nodes_[i].output_shape.end());
 }
 
 std::vector<Model::NamedParameter> Model::named_parameters() {
   std::vector<NamedParameter> out;
-  for (size_t i = 0; i < layers_.size(); ++i)
-    for (auto& p : layers_[i]->parameters()) out.push_back({std::to_string(i) + "." + p.suffix, &p});
+  for (auto& node : nodes_)
+    for (auto& p : node.layer->parameters()) out.push_back({node.id + "." + p.suffix, &p});
   return out;
 }
 
 int64_t Model::parameter_count() const {
   int64_t n = 0;
-  for (const auto& l : layers_)
-    for (const auto& p : l->parameters())
+  for (const auto& node : nodes_)
+    for (const auto& p : node.layer->parameters())
       if (p.trainable) n += p.value.size();  // buffers (running statistics) are not parameters
   return n;
 }
 
 std::vector<Model::LayerCost> Model::layer_costs() const {
   std::vector<LayerCost> out;
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  for (const auto& node : nodes_) {
     int64_t params = 0;
-    for (const auto& p : layers_[i]->parameters())
+    for (const auto& p : node.layer->parameters())
       if (p.trainable) params += p.value.size();
-    Shape per_sample(shapes_[i + 1].begin() + 1, shapes_[i + 1].end());
-    out.push_back({describe(*layers_[i]), per_sample, params, layers_[i]->multiply_adds(shapes_[i])});
+    Shape per_sample(node.output_shape.begin() + 1, node.output_shape.end());
+    std::vector<std::string> inputs;
+    for (int in : node.inputs) inputs.push_back(in < 0 ? std::string("input") : nodes_[static_cast<size_t>(in)].id);
+    const int64_t macs =
+        node.merge ? node.merge->multiply_adds(node.input_shapes) : node.layer->multiply_adds(node.input_shapes[0]);
+    out.push_back({node.id, inputs, describe(*node.layer), per_sample, params, macs});
   }
   return out;
 }
@@ -287,8 +609,9 @@ int64_t Model::multiply_adds() const {
 
 void Model::init_he(uint64_t seed) {
   Rng rng(seed);
-  for (auto& layer : layers_) {
-    if (auto* bn = dynamic_cast<BatchNorm*>(layer.get())) {  // as PyTorch: the identity map
+  for (auto& node : nodes_) {
+    Layer* layer = node.layer.get();
+    if (auto* bn = dynamic_cast<BatchNorm*>(layer)) {  // as PyTorch: the identity map
       bn->reset_parameters();
       continue;
     }
@@ -307,13 +630,13 @@ void Model::init_he(uint64_t seed) {
 }
 
 void Model::zero_grad() {
-  for (auto& l : layers_)
-    for (auto& p : l->parameters()) p.grad.fill(0.0f);
+  for (auto& node : nodes_)
+    for (auto& p : node.layer->parameters()) p.grad.fill(0.0f);
 }
 
 void Model::seed_dropout(uint64_t seed) {
-  for (size_t i = 0; i < layers_.size(); ++i)
-    if (auto* d = dynamic_cast<Dropout*>(layers_[i].get())) d->seed(seed * 1000003ull + i);
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    if (auto* d = dynamic_cast<Dropout*>(nodes_[i].layer.get())) d->seed(seed * 1000003ull + i);
 }
 
 Model load_model_bytes(const uint8_t* bytes, size_t size) {

@@ -243,7 +243,7 @@ def main():
 
     base = [args.igscope, "conductance", "--model", model_path, "--input", "test:0"]
     for extra, message in (
-        (["--layer", "99"], "--layer 99 is out of range: the model has 14 layers"),
+        (["--layer", "99"], "node 99 is out of range: the model has 14 nodes"),
         (["--layer", "1", "--unit", "28,0,0"], "coordinate 0 is 28, past 27"),
         (["--layer", "11", "--unit", "128"], "index out of range (0..127)"),
         (["--layer", "1", "--steps", "0"], "number of steps must be between 1 and 16384"),

@@ -146,7 +146,7 @@ def build_sequential(arch):
 def load_model(path):
     metadata, tensors = read_safetensors(path)
     arch = json.loads(metadata["architecture"])
-    model = build_sequential(arch)
+    model = GraphNet(arch) if "nodes" in arch else build_sequential(arch)
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model, arch
@@ -160,3 +160,81 @@ def to_torch_input(x_nhwc):
 
 def to_nhwc(t):
     return t.permute(0, 2, 3, 1).contiguous().numpy() if t.dim() == 4 else t.numpy()
+
+
+MERGES = ("add", "concat", "mul")
+
+
+def _topological(nodes):
+    """The nodes in an order where every node comes after its inputs."""
+    done, order, pending = {"input"}, [], list(nodes)
+    while pending:
+        ready = [n for n in pending if all(i in done for i in n["inputs"])]
+        if not ready:
+            raise ValueError("the graph has a cycle or a dangling input")
+        for n in ready:
+            order.append(n)
+            done.add(n["id"])
+            pending.remove(n)
+    return order
+
+
+class GraphNet(nn.Module):
+    """A module graph from igscope's graph form (nodes with ids and inputs):
+    each node's module sits at its id as a module path ("layer1.0.conv1"),
+    so the state_dict names are igscope's tensor names."""
+
+    def __init__(self, arch):
+        super().__init__()
+        self.plan, self.output = [], arch["output"]
+        shapes = {"input": list(arch["input"])}  # igscope's per-sample shapes, [H, W, C] or [F]
+        for spec in _topological(arch["nodes"]):
+            node_id, t, inputs = spec["id"], spec["type"], spec["inputs"]
+            if t in MERGES:
+                dummy = [self._dummy(shapes[i]) for i in inputs]
+                out = self._merge(t, dummy)
+            else:
+                layer = {k: v for k, v in spec.items() if k not in ("id", "inputs")}
+                module = build_sequential({"input": shapes[inputs[0]], "layers": [layer]})[0]
+                self._register(node_id, module)
+                module.eval()
+                with torch.no_grad():
+                    out = module(self._dummy(shapes[inputs[0]]))
+                module.train()
+            shapes[node_id] = [out.shape[2], out.shape[3], out.shape[1]] if out.dim() == 4 else [out.shape[1]]
+            self.plan.append((node_id, t, inputs))
+
+    @staticmethod
+    def _dummy(shape):
+        return torch.zeros(1, shape[2], shape[0], shape[1]) if len(shape) == 3 else torch.zeros(1, shape[0])
+
+    @staticmethod
+    def _merge(t, xs):
+        if t == "add":
+            return sum(xs[1:], xs[0])
+        if t == "concat":
+            return torch.cat(xs, dim=1)  # channels of NCHW, features of [N, F]
+        return xs[0] * xs[1]  # [N, C, 1, 1] broadcasts over [N, C, H, W]
+
+    def _register(self, path, module):
+        parent, parts = self, path.split(".")
+        for part in parts[:-1]:
+            if not hasattr(parent, part):
+                parent.add_module(part, nn.Module())
+            parent = getattr(parent, part)
+        parent.add_module(parts[-1], module)
+        self._modules_by_id = getattr(self, "_modules_by_id", {})
+        self._modules_by_id[path] = module
+
+    def node(self, node_id):
+        return self._modules_by_id[node_id]
+
+    def forward(self, x, keep=None):
+        """The output; with keep (a dict), also every node's output in it."""
+        values = {"input": x}
+        for node_id, t, inputs in self.plan:
+            xs = [values[i] for i in inputs]
+            values[node_id] = self._merge(t, xs) if t in MERGES else self._modules_by_id[node_id](xs[0])
+        if keep is not None:
+            keep.update(values)
+        return values[self.output]

@@ -57,9 +57,9 @@ void endpoint_values(Model& model, Backend& backend, const Setup& s, const Model
   f_baseline /= static_cast<double>(s.bases.size());
 }
 
-// Walks every baseline's path in chunks. For each chunk: forward through
-// layers [0, l], the tangent dy/dalpha through the same layers, forward and
-// backward through the rest for dF/dy. Calls on_chunk(baseline index, weights, y_grad, tangent)
+// Walks every baseline's path in chunks. For each chunk: the forward pass,
+// the tangent dy/dalpha of node l's output y (through node l's ancestors),
+// and the backward pass down to node l for dF/dy. Calls on_chunk(baseline index, weights, y_grad, tangent)
 // with y_grad = dF/dy and tangent = dy/dalpha, [b, unit shape...], and
 // per-point quadrature weights (already divided by the number of baselines).
 void throw_if_cancelled(const ConductanceRequest& r) {
@@ -70,7 +70,7 @@ template <typename OnChunk>
 int64_t walk_paths(Model& model, Backend& backend, const Setup& s, const ModelTarget& f, const ConductanceRequest& r,
                    bool need_tangent, OnChunk on_chunk) {
   const int64_t batch_size = r.integration.batch_size;
-  const size_t l = s.layer, n_layers = model.num_layers();
+  const size_t l = s.layer;
   const int64_t per = s.x.size();
   const int64_t count = static_cast<int64_t>(s.rule.size());
   const double share = 1.0 / static_cast<double>(s.bases.size());
@@ -92,13 +92,12 @@ int64_t walk_paths(Model& model, Backend& backend, const Setup& s, const ModelTa
         if (need_tangent)
           for (int64_t j = 0; j < per; ++j) dirs[i * per + j] = static_cast<float>(velocity[static_cast<size_t>(j)]);
       }
-      const Tensor y = model.forward_layers(pts, backend, 0, l + 1);
+      const Tensor out = model.forward(pts, backend);
       Tensor tangent;
-      if (need_tangent) tangent = model.tangent_layers(dirs, backend, 0, l + 1);
-      const Tensor out = l + 1 < n_layers ? model.forward_layers(y, backend, l + 1, n_layers) : y;
+      if (need_tangent) tangent = model.tangent_to(dirs, backend, l);
       Tensor seed;
       f.target_values(out, values, &seed);
-      const Tensor y_grad = l + 1 < n_layers ? model.backward_layers(seed, backend, l + 1, n_layers) : seed;
+      const Tensor y_grad = model.backward_to(seed, backend, l);
       on_chunk(k_base, weights, y_grad, tangent);
       evaluations += b;
     }
@@ -145,6 +144,7 @@ LayerConductance layer_conductance(Model& model, Backend& backend, const Tensor&
     c.sum += v;
   }
   c.gap = c.sum - (c.f_input - c.f_baseline);
+  c.cut = model.is_cut(s.layer);
   return c;
 }
 
@@ -169,7 +169,7 @@ NeuronConductance neuron_conductance(Model& model, Backend& backend, const Tenso
                                  const int64_t at = static_cast<int64_t>(i) * units + unit;
                                  seed[at] = static_cast<float>(w[i] * static_cast<double>(g[at]));
                                }
-                               const Tensor gx = model.backward_layers(seed, backend, 0, s.layer + 1);
+                               const Tensor gx = model.backward_from(seed, backend, s.layer);
                                for (size_t i = 0; i < w.size(); ++i)
                                  for (int64_t j = 0; j < per; ++j)
                                    integral[k][static_cast<size_t>(j)] += gx[static_cast<int64_t>(i) * per + j];

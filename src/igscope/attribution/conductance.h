@@ -1,7 +1,7 @@
 #pragma once
 // Conductance (Dhamdhere, Yan & Sundararajan 2018, "How important is a
 // neuron?"): how much of Integrated Gradients flows through a hidden unit.
-// For a hidden unit y_j (an output value of layer l) on the straight path
+// For a hidden unit y_j (an output value of node l) on the straight path
 // gamma(alpha) = x' + alpha (x - x'):
 //
 //   Cond_j = integral_0^1 dF/dy_j(gamma(alpha)) * d y_j(gamma(alpha))/dalpha dalpha
@@ -11,15 +11,18 @@
 //   NeuronCond_{j,i} = (x_i - x'_i) integral_0^1 dF/dy_j * dy_j/dx_i dalpha,
 //   sum_i NeuronCond_{j,i} = Cond_j.
 //
-// By the chain rule, sum_j dF/dy_j dy_j/dalpha = dF/dalpha at every alpha
-// (every path from the input to F crosses layer l), so a layer's
-// conductances sum to F(x) - F(x') (completeness at the layer), and with the
-// same quadrature rule their sum equals the sum of the IG attributions.
+// Where node l is a cut of the graph (every path from the input to F
+// crosses it: Model::is_cut), the chain rule gives sum_j dF/dy_j dy_j/dalpha
+// = dF/dalpha at every alpha, so the node's conductances sum to F(x) - F(x')
+// (completeness at the node), and with the same quadrature rule their sum
+// equals the sum of the IG attributions. At a node that paths bypass (the
+// inside of a residual block), dF/dy_j holds the other paths fixed and the
+// sum is only the share of F's change that flows through the node.
 //
-// Computed with the hand-written passes: forward through layers 0..l, the
-// forward tangent dy/dalpha = J_y (x - x') through the same layers, forward
-// and backward through the rest for dF/dy; neuron conductance runs the
-// backward pass of layers l..0 from dF/dy_j at unit j alone. Path points go
+// Computed with the hand-written passes: the forward pass, the forward
+// tangent dy/dalpha = J_y (x - x') through node l's ancestors, the backward
+// pass down to node l for dF/dy; neuron conductance runs the backward pass
+// from dF/dy_j at unit j alone through node l's ancestors. Path points go
 // through in chunks of batch_size, with the quadrature rules of IG.
 #include <cstdint>
 #include <functional>
@@ -34,7 +37,7 @@
 namespace igscope {
 
 struct ConductanceRequest {
-  size_t layer = 0;   // the layer whose outputs are the hidden units
+  size_t layer = 0;   // the node whose outputs are the hidden units (Model::find_node)
   int64_t target = 0; // the class whose output F is
   TargetOutput output = TargetOutput::Logit;
   IGOptions integration;  // quadrature, steps, batch size
@@ -50,7 +53,8 @@ struct LayerConductance {
   std::vector<double> channels;     // per channel: summed over positions ([H, W, C]), or per unit ([F])
   double f_input = 0.0, f_baseline = 0.0;  // F(x), mean F(x') over the baselines
   double sum = 0.0;                 // sum of all units' conductances
-  double gap = 0.0;                 // sum - (F(x) - F(x')): the completeness gap at the layer
+  double gap = 0.0;                 // sum - (F(x) - F(x')): the completeness gap at the node
+  bool cut = true;                  // whether completeness applies (Model::is_cut): else gap is no error
   int64_t evaluations = 0;          // path points evaluated (forward, tangent and backward passes)
   double relative_gap() const;
 };

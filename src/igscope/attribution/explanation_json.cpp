@@ -110,11 +110,14 @@ json explanation_json(const Explanation& e, const AttributionRequest& req, const
 
 namespace {
 
-// What both kinds of conductance JSON carry: the request and the layer.
+// What both kinds of conductance JSON carry: the request and the node
+// (its index, id, description and whether it is a cut of the graph).
 json conductance_common(const char* kind, size_t layer, const ConductanceRequest& req, const std::string& baseline,
                         const Model& model) {
   return {{"kind", kind},
           {"layer", layer},
+          {"node_id", model.node_id(layer)},
+          {"cut", model.is_cut(layer)},
           {"layer_description", model.layer_costs().at(layer).description},
           {"unit_shape", model.layer_output_shape(layer)},
           {"target", req.target},
