@@ -1,6 +1,7 @@
-// Peak memory of IG on fashion_cnn_v1 as the number of steps grows.
+// Peak memory of IG on a named architecture (fashion_cnn_v1 unless --arch
+// says otherwise; random He weights) as the number of steps grows.
 //
-//   attribution_memory_probe [--batch B] [--fixed-mmap-threshold] [--check-growth MB] STEPS...
+//   attribution_memory_probe [--arch NAME] [--batch B] [--fixed-mmap-threshold] [--check-growth MB] STEPS...
 //
 // Runs one Gauss-Legendre IG per STEPS value, in order, in this process, and
 // prints after each the process's peak resident memory (VmHWM). The peak is
@@ -39,10 +40,13 @@ double peak_rss_mib() {
 int main(int argc, char** argv) {
   int64_t batch = 32;
   double max_growth = -1.0;
+  std::string arch = "fashion_cnn_v1";
   std::vector<int64_t> steps;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--batch" && i + 1 < argc) {
+    if (a == "--arch" && i + 1 < argc) {
+      arch = argv[++i];
+    } else if (a == "--batch" && i + 1 < argc) {
       batch = std::stoll(argv[++i]);
     } else if (a == "--fixed-mmap-threshold") {
       mallopt(M_MMAP_THRESHOLD, 128 * 1024);
@@ -53,19 +57,19 @@ int main(int argc, char** argv) {
     }
   }
   if (steps.empty()) {
-    std::fprintf(stderr, "usage: %s [--batch B] [--fixed-mmap-threshold] [--check-growth MB] STEPS...\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--arch NAME] [--batch B] [--fixed-mmap-threshold] [--check-growth MB] STEPS...\n", argv[0]);
     return 2;
   }
   try {
-    igscope::Model model(igscope::named_architecture("fashion_cnn_v1"));
+    igscope::Model model(igscope::named_architecture(arch));
     model.init_he(1);
     auto backend = igscope::make_backend(igscope::default_backend());
-    igscope::Tensor x({1, 28, 28, 1});
+    igscope::Tensor x(model.batch_input_shape(1));
     for (int64_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<double>(i * 37 % 101) / 100.0);
     igscope::ModelTarget f(model, *backend, 3);
     const double before = peak_rss_mib();
-    std::printf("{\"batch\": %lld, \"backend\": \"%s\", \"peak_mib_before\": %.1f, \"runs\": [",
-                static_cast<long long>(batch), backend->name().c_str(), before);
+    std::printf("{\"arch\": \"%s\", \"batch\": %lld, \"backend\": \"%s\", \"peak_mib_before\": %.1f, \"runs\": [",
+                arch.c_str(), static_cast<long long>(batch), backend->name().c_str(), before);
     double first = 0.0, worst_growth = 0.0;
     for (size_t k = 0; k < steps.size(); ++k) {
       const auto a = igscope::integrated_gradients(f, x, igscope::Tensor(x.shape()),
