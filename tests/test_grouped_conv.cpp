@@ -122,7 +122,8 @@ TEST_CASE("grouped and dilated conv2d gradients match finite differences", "[lay
     }
 }
 
-TEST_CASE("grouped and dilated conv2d: the tangent is the transpose of the input gradient", "[layers][conv2d][groups]") {
+TEST_CASE("grouped and dilated conv2d: the tangent is the transpose of the input gradient",
+          "[layers][conv2d][groups]") {
   ReferenceBackend backend;
   Rng rng(77);
   for (const Case& c : kCases) {

@@ -329,7 +329,8 @@ void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, cons
 void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
                                        const float* weight, float* dx, const ParamsKey& key) {
   check_dense_sizes(batch, in_f, out_f, "dense_backward_input");
-  const Packed& p = packed({PackKind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0, 1}}, key, [&](Packed& q) {
+  const PackId id{PackKind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0, 1}};
+  const Packed& p = packed(id, key, [&](Packed& q) {
     pack_b(q, out_f, in_f, out_f, [&](int64_t k, int64_t n) { return weight[k * in_f + n]; });
     q.bias.clear();
   });
