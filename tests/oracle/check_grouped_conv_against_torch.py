@@ -4,7 +4,8 @@
 Small models, each written here as igscope architecture JSON:
 
   grouped          conv2d groups 2 -> flatten -> dense
-  depthwise        depthwise 3x3, stride 2, 16 channels -> flatten -> dense
+  depthwise        depthwise 3x3, stride 2, 20 channels (not a whole number
+                   of SIMD vectors) -> flatten -> dense
   multiplier       depthwise (3, 2) kernel, channel multiplier 2, 3 channels
   dilated          conv2d 3x3 dilation 2, same padding
   dilated_grouped  conv2d groups 3, dilation (2, 1), stride (2, 1)
@@ -53,7 +54,7 @@ RELU, FLATTEN, DENSE = {"type": "relu"}, {"type": "flatten"}, {"type": "dense", 
 
 MODELS = {
     "grouped": ([9, 10, 4], [conv(6, 3, padding=1, groups=2), FLATTEN, DENSE]),
-    "depthwise": ([11, 9, 16], [conv(16, 3, stride=2, padding=1, groups=16), FLATTEN, DENSE]),
+    "depthwise": ([11, 9, 20], [conv(20, 3, stride=2, padding=1, groups=20), FLATTEN, DENSE]),
     "multiplier": ([8, 7, 3], [conv(6, [3, 2], padding=[1, 0], groups=3), FLATTEN, DENSE]),
     "dilated": ([12, 11, 3], [conv(5, 3, padding=2, dilation=2), FLATTEN, DENSE]),
     "dilated_grouped": ([10, 12, 6], [conv(6, 3, stride=[2, 1], padding=[2, 1], dilation=[2, 1], groups=3),
