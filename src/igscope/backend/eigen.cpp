@@ -67,6 +67,9 @@ void EigenBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, cons
   if (g.groups == 1) {
     o.noalias() = cols * w.transpose();
   } else {
+    // Groups write disjoint blocks; one thread per group (a GEMM inside a
+    // parallel region runs on its thread), not a parallel GEMM per group.
+#pragma omp parallel for num_threads(threads_) schedule(static)
     for (int64_t grp = 0; grp < g.groups; ++grp)
       o.middleCols(grp * go, go).noalias() =
           cols.middleCols(grp * kg, kg) * w.middleRows(grp * go, go).transpose();
@@ -87,6 +90,9 @@ void EigenBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* d
   if (g.groups == 1) {
     dcols.noalias() = d * w;
   } else {
+    // Groups write disjoint blocks; one thread per group (a GEMM inside a
+    // parallel region runs on its thread), not a parallel GEMM per group.
+#pragma omp parallel for num_threads(threads_) schedule(static)
     for (int64_t grp = 0; grp < g.groups; ++grp)
       dcols.middleCols(grp * kg, kg).noalias() = d.middleCols(grp * go, go) * w.middleRows(grp * go, go);
   }
@@ -123,6 +129,9 @@ void EigenBackend::conv2d_backward_params(const Conv2dGeometry& g, const float* 
   if (g.groups == 1) {
     dw.noalias() += d.transpose() * cols;
   } else {
+    // Groups write disjoint blocks; one thread per group (a GEMM inside a
+    // parallel region runs on its thread), not a parallel GEMM per group.
+#pragma omp parallel for num_threads(threads_) schedule(static)
     for (int64_t grp = 0; grp < g.groups; ++grp)
       dw.middleRows(grp * go, go).noalias() += d.middleCols(grp * go, go).transpose() * cols.middleCols(grp * kg, kg);
   }

@@ -164,7 +164,8 @@ void XnnpackBackend::conv2d_backward_input(const Conv2dGeometry& g, const float*
                            });
     const float* src = dout;
     if (g.stride_h > 1 || g.stride_w > 1) {
-      spread_.assign(u(g.batch * spread_h * spread_w * g.out_c), 0.0f);
+      // XNNPACK may read up to XNN_EXTRA_BYTES past the end of its input.
+      spread_.assign(u(g.batch * spread_h * spread_w * g.out_c) + XNN_EXTRA_BYTES / sizeof(float), 0.0f);
       float* dst = spread_.data();
       pthreadpool_parallelize_1d(
           pool_,

@@ -29,7 +29,7 @@ nlohmann::json Conv2d::to_json() const {
                       {"kernel", {kh_, kw_}},
                       {"stride", {sh_, sw_}},
                       {"padding", {ph_, pw_}}};
-  // Written only when not PyTorch's defaults, so that older files read back unchanged.
+  // Only when not 1, so that the architecture JSON of a model without them stays as it was.
   if (groups_ != 1) j["groups"] = groups_;
   if (dh_ != 1 || dw_ != 1) j["dilation"] = {dh_, dw_};
   return j;
