@@ -1,7 +1,7 @@
 #pragma once
 // What the backend tests share: comparison against the reference backend
 // with every output element required to be written, random inputs, distinct
-// ParamsKeys, and an odd-shaped CNN.
+// ParamsKeys, an odd-shaped CNN and a depthwise-separable one.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -102,6 +102,25 @@ inline nlohmann::json odd_cnn() {
     {"type": "dense", "out_features": 19},
     {"type": "relu"},
     {"type": "dense", "out_features": 4}]})");
+}
+
+// A MobileNet-like stack of depthwise-separable blocks: depthwise 3x3
+// (stride 1 and 2, channel multiplier 1 and 2), pointwise 1x1, a grouped and
+// dilated 3x3, with odd sizes.
+inline nlohmann::json depthwise_cnn() {
+  return nlohmann::json::parse(R"({"name": "depthwise_cnn", "input": [13, 11, 3], "layers": [
+    {"type": "conv2d", "out_channels": 16, "kernel": 3, "stride": 2, "padding": 1},
+    {"type": "relu"},
+    {"type": "conv2d", "out_channels": 16, "kernel": 3, "padding": 1, "groups": 16},
+    {"type": "relu"},
+    {"type": "conv2d", "out_channels": 24, "kernel": 1},
+    {"type": "relu"},
+    {"type": "conv2d", "out_channels": 48, "kernel": 3, "stride": 2, "padding": 1, "groups": 24},
+    {"type": "relu"},
+    {"type": "conv2d", "out_channels": 32, "kernel": 3, "padding": 2, "dilation": 2, "groups": 4},
+    {"type": "relu"},
+    {"type": "flatten"},
+    {"type": "dense", "out_features": 5}]})");
 }
 
 }  // namespace igscope::testing

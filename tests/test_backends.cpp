@@ -1,17 +1,19 @@
 // Every backend's ops against the reference backend, on random shapes (batch
 // 1 and > 1, odd sizes, stride 1 and 2, padding 0 and 1, non-square kernels,
 // channel counts that are and are not multiples of the SIMD width and of the
-// kernels' register tiles), each with 1 and 2 threads and with weights
-// passed with and without a ParamsKey (packed once, or on every call).
-// Outputs are pre-filled with NaN so an element a kernel forgets fails.
+// kernels' register tiles; convolutions grouped, depthwise and dilated too),
+// each with 1 and 2 threads and with weights passed with and without a
+// ParamsKey (packed once, or on every call). Outputs are pre-filled with NaN
+// so an element a kernel forgets fails.
 // Tolerance: max |backend - reference| <= 1e-5 * max(1, max |reference|)
 // (float32 with different summation orders against double accumulation).
-// Whole models (fashion_cnn_v1, fashion_cnn_smelu and a small odd-shaped CNN)
-// agree across backends within 1e-4 of the largest magnitude where no ReLU or
-// max-pool decision is within rounding of flipping, and within a bound those
-// decisions allow elsewhere (decision_margins.h), so the verdict does not
-// depend on the CPU's summation order. The cuda backend is among them when
-// the build has it and a CUDA device is present.
+// Whole models (fashion_cnn_v1, fashion_cnn_smelu, a small odd-shaped CNN
+// and a depthwise-separable one) agree across backends within 1e-4 of the
+// largest magnitude where no ReLU or max-pool decision is within rounding of
+// flipping, and within a bound those decisions allow elsewhere
+// (decision_margins.h), so the verdict does not depend on the CPU's
+// summation order. The cuda backend is among them when the build has it and
+// a CUDA device is present.
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -87,6 +89,8 @@ std::string describe(const Conv2dGeometry& g) {
   os << "conv " << g.batch << "x" << g.in_h << "x" << g.in_w << "x" << g.in_c << " -> " << g.out_c << " k"
      << g.kernel_h << "x" << g.kernel_w << " s" << g.stride_h << "," << g.stride_w << " p" << g.pad_h << ","
      << g.pad_w;
+  if (g.groups != 1) os << " groups " << g.groups;
+  if (g.dilated()) os << " dilation " << g.dilation_h << "," << g.dilation_w;
   return os.str();
 }
 
@@ -146,6 +150,142 @@ TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
       expect_close(db_got, db_want, "backward_params bias");
     }
   }
+}
+
+TEST_CASE("every backend's grouped, depthwise and dilated conv2d matches the reference", "[backend][conv2d][groups]") {
+  ReferenceBackend ref;
+  Rng rng(43);
+  // {batch, in_h, in_w, in_c, out_c, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, groups, dilation_h,
+  // dilation_w}. Channel counts below, at and between multiples of the SIMD widths (4, 8, 16: the depthwise
+  // kernels' overlapping last vector and their scalar path).
+  const std::vector<Conv2dGeometry> cases = {
+      // Depthwise, multiplier 1.
+      {2, 9, 11, 32, 32, 3, 3, 1, 1, 1, 1, 32, 1, 1},    // 3x3 stride 1 (input gradient: rotated convolution)
+      {3, 10, 9, 24, 24, 3, 3, 2, 2, 1, 1, 24, 1, 1},    // stride 2 (input gradient: gathered)
+      {2, 7, 8, 20, 20, 3, 3, 1, 1, 1, 1, 20, 1, 1},     // 20 channels: a last vector overlapping
+      {1, 8, 8, 3, 3, 3, 3, 1, 1, 1, 1, 3, 1, 1},        // fewer channels than a vector
+      {2, 9, 9, 17, 17, 5, 5, 1, 1, 2, 2, 17, 1, 1},     // 5x5, odd channels
+      {2, 11, 10, 16, 16, 3, 3, 1, 1, 2, 2, 16, 2, 2},   // dilation 2, same padding
+      {2, 12, 9, 16, 16, 3, 3, 2, 1, 0, 1, 16, 2, 1},    // stride (2, 1), dilation (2, 1)
+      {2, 6, 6, 8, 8, 3, 3, 1, 1, 3, 3, 8, 1, 1},        // pad 3 > kernel - 1: gathered at stride 1
+      {2, 7, 5, 12, 12, 3, 2, 1, 1, 0, 0, 12, 1, 1},     // non-square kernel, no padding
+      {2, 1, 1, 16, 16, 3, 3, 1, 1, 1, 1, 16, 1, 1},     // one pixel
+      {4, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 64, 1, 1},   // many rows: tasks over the threads
+      {2, 15, 14, 96, 96, 3, 3, 2, 2, 1, 1, 96, 1, 1},   // stride 2, odd size
+      {2, 5, 6, 16, 16, 1, 1, 1, 1, 0, 0, 16, 1, 1},     // 1x1 (a per-channel scale)
+      {1, 4, 13, 8, 8, 3, 3, 1, 2, 1, 0, 8, 1, 3},       // narrow rows, dilation (1, 3)
+      // Depthwise, channel multiplier 2 and 3.
+      {2, 8, 7, 8, 16, 3, 3, 1, 1, 1, 1, 8, 1, 1},
+      {2, 9, 9, 5, 10, 3, 3, 2, 2, 1, 1, 5, 1, 1},
+      {1, 10, 10, 3, 9, 3, 3, 1, 1, 2, 2, 3, 2, 2},
+      // Grouped, per-group GEMMs.
+      {2, 8, 8, 8, 12, 3, 3, 1, 1, 1, 1, 2, 1, 1},       // groups 2
+      {3, 7, 9, 12, 6, 3, 2, 2, 1, 1, 0, 3, 1, 1},       // groups 3, 2 outputs per group, stride (2, 1)
+      {2, 10, 10, 64, 64, 3, 3, 1, 1, 1, 1, 4, 1, 1},    // groups 4 of 16 channels
+      {2, 6, 6, 32, 64, 1, 1, 1, 1, 0, 0, 8, 1, 1},      // grouped 1x1
+      {2, 9, 8, 16, 16, 3, 3, 1, 1, 1, 1, 8, 1, 1},      // groups of 2 channels (gathered rows)
+      {2, 9, 9, 32, 16, 3, 3, 1, 1, 1, 1, 2, 1, 1},      // Winograd's shape, but grouped
+      {1, 6, 7, 4, 70, 3, 3, 1, 1, 1, 1, 2, 2, 2},       // 35 outputs per group: a partial panel
+      // Dilated, no groups.
+      {2, 11, 12, 5, 7, 3, 3, 1, 1, 2, 2, 1, 2, 2},
+      {2, 10, 9, 16, 32, 3, 3, 1, 1, 1, 1, 1, 2, 1},     // Winograd's shape, but dilated
+      {1, 12, 12, 3, 4, 3, 3, 2, 2, 0, 0, 1, 3, 3},
+      {2, 7, 7, 20, 2, 3, 3, 1, 1, 2, 2, 1, 2, 2},       // input gradient by dot products
+  };
+  for (const Variant& v : variants_under_test()) {
+    auto be = make_backend(v.name, v.threads);
+    for (const Conv2dGeometry& g : cases) {
+      INFO(v.describe() << " " << describe(g));
+      REQUIRE_NOTHROW(check_conv2d_geometry(g, "case"));
+      const int64_t in_n = g.batch * g.in_h * g.in_w * g.in_c, out_n = g.batch * g.out_h() * g.out_w() * g.out_c;
+      const int64_t w_n = g.out_c * g.group_in_c() * g.kernel_h * g.kernel_w;
+      const auto in = random_vector(in_n, rng), w = random_vector(w_n, rng), b = random_vector(g.out_c, rng);
+      const auto dout = random_vector(out_n, rng);
+      const ParamsKey key = next_key(v.keyed);
+
+      std::vector<float> want(static_cast<size_t>(out_n), kNaN), got(static_cast<size_t>(out_n), kNaN);
+      ref.conv2d_forward(g, in.data(), w.data(), b.data(), want.data());
+      be->conv2d_forward(g, in.data(), w.data(), b.data(), got.data(), key);
+      expect_close(got, want, "forward");
+      std::vector<float> no_bias_want(static_cast<size_t>(out_n), kNaN), no_bias_got = no_bias_want;
+      ref.conv2d_forward(g, in.data(), w.data(), nullptr, no_bias_want.data());
+      be->conv2d_forward(g, in.data(), w.data(), nullptr, no_bias_got.data(), {key.weight, 0});
+      expect_close(no_bias_got, no_bias_want, "forward without bias");
+
+      std::vector<float> din_want(static_cast<size_t>(in_n), kNaN), din_got(static_cast<size_t>(in_n), kNaN);
+      ref.conv2d_backward_input(g, dout.data(), w.data(), din_want.data());
+      be->conv2d_backward_input(g, dout.data(), w.data(), din_got.data(), key);
+      expect_close(din_got, din_want, "backward_input");
+
+      std::vector<float> again(static_cast<size_t>(out_n), kNaN);
+      be->conv2d_forward(g, in.data(), w.data(), b.data(), again.data(), key);
+      CHECK(again == got);
+
+      auto dw_want = random_vector(w_n, rng), db_want = random_vector(g.out_c, rng);
+      auto dw_got = dw_want, db_got = db_want;
+      ref.conv2d_backward_params(g, in.data(), dout.data(), dw_want.data(), db_want.data());
+      be->conv2d_backward_params(g, in.data(), dout.data(), dw_got.data(), db_got.data());
+      expect_close(dw_got, dw_want, "backward_params weight");
+      expect_close(db_got, db_want, "backward_params bias");
+    }
+  }
+}
+
+TEST_CASE("the simd backend's depthwise kernels: which geometries, thread counts, and the weight cache",
+          "[backend][simd][conv2d][groups]") {
+  CHECK(SimdBackend::uses_depthwise({2, 9, 11, 32, 32, 3, 3, 1, 1, 1, 1, 32, 1, 1}));
+  CHECK(SimdBackend::uses_depthwise({2, 9, 9, 5, 10, 3, 3, 2, 2, 1, 1, 5, 1, 1}));  // multiplier 2
+  CHECK_FALSE(SimdBackend::uses_depthwise({2, 8, 8, 8, 12, 3, 3, 1, 1, 1, 1, 2, 1, 1}));
+  CHECK_FALSE(SimdBackend::uses_depthwise({2, 8, 8, 1, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1}));  // one channel, no groups
+  for (bool backward : {false, true}) {
+    // Winograd's shape otherwise, but grouped, depthwise or dilated: the direct paths.
+    CHECK_FALSE(SimdBackend::uses_winograd({2, 9, 9, 32, 16, 3, 3, 1, 1, 1, 1, 2, 1, 1}, backward));
+    CHECK_FALSE(SimdBackend::uses_winograd({2, 9, 9, 16, 16, 3, 3, 1, 1, 1, 1, 16, 1, 1}, backward));
+    CHECK_FALSE(SimdBackend::uses_winograd({2, 10, 9, 16, 32, 3, 3, 1, 1, 1, 1, 1, 2, 1}, backward));
+    CHECK(SimdBackend::uses_winograd({2, 10, 9, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}, backward));
+  }
+  // Results do not depend on the thread count: bit for bit, 1 to 3 threads.
+  Rng rng(12);
+  for (const Conv2dGeometry& g : std::vector<Conv2dGeometry>{{3, 16, 15, 40, 40, 3, 3, 1, 1, 1, 1, 40, 1, 1},
+                                                             {3, 16, 15, 40, 40, 3, 3, 2, 2, 1, 1, 40, 1, 1},
+                                                             {2, 12, 12, 24, 48, 5, 5, 1, 1, 4, 4, 24, 2, 2},
+                                                             {2, 12, 12, 48, 48, 3, 3, 1, 1, 1, 1, 4, 1, 1}}) {
+    INFO(describe(g) << " groups " << g.groups << " dilation " << g.dilation_h << "," << g.dilation_w);
+    const int64_t in_n = g.batch * g.in_h * g.in_w * g.in_c, out_n = g.batch * g.out_h() * g.out_w() * g.out_c;
+    const auto in = random_vector(in_n, rng), w = random_vector(g.out_c * g.group_in_c() * 9 * 3, rng);
+    const auto b = random_vector(g.out_c, rng), dout = random_vector(out_n, rng);
+    std::vector<float> out1, din1;
+    for (int threads : {1, 2, 3}) {
+      SimdBackend simd(threads);
+      std::vector<float> out(static_cast<size_t>(out_n), kNaN), din(static_cast<size_t>(in_n), kNaN);
+      simd.conv2d_forward(g, in.data(), w.data(), b.data(), out.data());
+      simd.conv2d_backward_input(g, dout.data(), w.data(), din.data());
+      if (threads == 1) {
+        out1 = out;
+        din1 = din;
+        CHECK(count_not_finite(out) == 0);
+        CHECK(count_not_finite(din) == 0);
+      } else {
+        CHECK(out == out1);
+        CHECK(din == din1);
+      }
+    }
+  }
+  // Packed once per contents; a changed weight is repacked and followed.
+  const Conv2dGeometry g{2, 9, 9, 16, 32, 3, 3, 1, 1, 1, 1, 16, 1, 1};
+  const int64_t in_n = g.batch * g.in_h * g.in_w * g.in_c, out_n = g.batch * g.out_h() * g.out_w() * g.out_c;
+  auto in = random_vector(in_n, rng), w = random_vector(g.out_c * 9, rng), b = random_vector(g.out_c, rng);
+  SimdBackend simd(2);
+  ReferenceBackend ref;
+  std::vector<float> out(static_cast<size_t>(out_n)), want(static_cast<size_t>(out_n));
+  const ParamsKey key = next_key(true);
+  for (int i = 0; i < 3; ++i) simd.conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), key);
+  CHECK(simd.pack_count() == 1);
+  w[7] += 1.0f;
+  simd.conv2d_forward(g, in.data(), w.data(), b.data(), out.data(), next_key(true));
+  CHECK(simd.pack_count() == 2);
+  ref.conv2d_forward(g, in.data(), w.data(), b.data(), want.data());
+  expect_close(out, want, "after a weight change");
 }
 
 TEST_CASE("the simd backend runs 3x3 stride-1 pad-1 convolutions as Winograd F(2x2, 3x3)", "[backend][simd]") {
@@ -306,7 +446,7 @@ std::vector<float> unreached(const std::vector<float>& g, const std::vector<uint
 TEST_CASE("whole models agree across backends: logits and input gradients", "[backend][model]") {
   for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
                                    std::pair{"fashion_cnn_smelu", named_architecture("fashion_cnn_smelu")},
-                                   std::pair{"odd_cnn", odd_cnn()}}) {
+                                   std::pair{"odd_cnn", odd_cnn()}, std::pair{"depthwise_cnn", depthwise_cnn()}}) {
     Model m(arch);
     m.init_he(11);
     Rng rng(5);
@@ -392,7 +532,7 @@ std::vector<float> point_row(const std::vector<float>& grads, int64_t k, int64_t
 TEST_CASE("whole-model IG agrees across backends within 1e-4 relative", "[backend][model][ig]") {
   for (const auto& [what, arch] : {std::pair{"fashion_cnn_v1", named_architecture("fashion_cnn_v1")},
                                    std::pair{"fashion_cnn_smelu", named_architecture("fashion_cnn_smelu")},
-                                   std::pair{"odd_cnn", odd_cnn()}}) {
+                                   std::pair{"odd_cnn", odd_cnn()}, std::pair{"depthwise_cnn", depthwise_cnn()}}) {
     Model m(arch);
     m.init_he(21);
     Rng rng(6);
@@ -643,7 +783,6 @@ TEST_CASE("Tensor::content_id changes with every mutable access and never repeat
 
 TEST_CASE("bad kernel parameters give clear errors", "[backend][errors]") {
   for (const std::string& name : backends_under_test()) {
-    if (name == "eigen") continue;  // the Eigen backend trusts the layers' checks
     INFO(name);
     auto be = make_backend(name, 1);
     std::vector<float> buf(64, 0.0f);
@@ -656,6 +795,19 @@ TEST_CASE("bad kernel parameters give clear errors", "[backend][errors]") {
     g.kernel_h = 9;
     CHECK_THROWS_WITH(be->conv2d_forward(g, buf.data(), buf.data(), nullptr, buf.data()),
                       Catch::Contains("smaller than the kernel"));
+    g.kernel_h = 3;
+    g.dilation_w = 2;  // a 3x5 extent on a 4x4 image
+    CHECK_THROWS_WITH(be->conv2d_backward_input(g, buf.data(), buf.data(), buf.data()),
+                      Catch::Contains("smaller than the kernel (dilated)"));
+    g.dilation_w = 0;
+    CHECK_THROWS_WITH(be->conv2d_forward(g, buf.data(), buf.data(), nullptr, buf.data()),
+                      Catch::Contains("dilation must be >= 1"));
+    const Conv2dGeometry ungrouped{1, 4, 4, 4, 6, 3, 3, 1, 1, 1, 1, 4, 1, 1};  // 6 outputs in 4 groups
+    CHECK_THROWS_WITH(be->conv2d_forward(ungrouped, buf.data(), buf.data(), nullptr, buf.data()),
+                      Catch::Contains("groups (4) must be >= 1 and divide"));
+    CHECK_THROWS_WITH(be->conv2d_backward_params(ungrouped, buf.data(), buf.data(), buf.data(), nullptr),
+                      Catch::Contains("groups (4)"));
+    if (name == "eigen") continue;  // dense and pooling: the Eigen backend trusts the layers' checks
     CHECK_THROWS_WITH(be->dense_forward(1, 0, 3, buf.data(), buf.data(), nullptr, buf.data()),
                       Catch::Contains("features must be >= 1"));
     CHECK_THROWS_WITH(be->dense_backward_input(-1, 2, 3, buf.data(), buf.data(), buf.data()),

@@ -1,6 +1,7 @@
 // The cuda backend against the reference backend: every op on random shapes
 // (the fashion_cnn_v1 layers at batch 32, odd sizes, stride 2, padding 0 and
-// 1, non-square kernels, overlapping max-pool windows full of ties), weights
+// 1, non-square kernels, grouped, depthwise and dilated convolutions,
+// overlapping max-pool windows full of ties), weights
 // with and without a ParamsKey, outputs pre-filled with NaN; tolerance 1e-5
 // of max(1, max |reference|), max-pool argmax exactly equal. Whole models:
 // logits and input gradients within 1e-4, a 32-step Gauss-Legendre IG within
@@ -95,14 +96,22 @@ TEST_CASE("cuda backend: conv2d forward, input and weight gradients match the re
       {4, 5, 5, 8, 3, 1, 1, 1, 1, 0, 0},       // 1x1
       {2, 10, 10, 17, 70, 3, 3, 2, 2, 0, 0},   // stride 2, pad 0: rows no window reaches
       {1, 1, 1, 4, 5, 3, 3, 1, 1, 1, 1},       // a 1x1 image under a padded 3x3 kernel
+      // The direct kernels (cuda_kernels.cu): groups, depthwise (multiplier 1 and 2), dilation.
+      {32, 14, 14, 32, 32, 3, 3, 1, 1, 1, 1, 32, 1, 1},
+      {3, 9, 9, 5, 10, 3, 3, 2, 2, 1, 1, 5, 1, 1},
+      {2, 8, 8, 8, 12, 3, 3, 1, 1, 1, 1, 2, 1, 1},
+      {2, 11, 12, 5, 7, 3, 3, 1, 1, 2, 2, 1, 2, 2},
+      {2, 12, 9, 16, 16, 3, 3, 2, 1, 0, 1, 4, 2, 1},
   };
   for (bool keyed : {false, true})
     for (const Conv2dGeometry& g : cases) {
       INFO((keyed ? "keyed " : "unkeyed ") << "conv " << g.batch << "x" << g.in_h << "x" << g.in_w << "x" << g.in_c
                                            << " -> " << g.out_c << " k" << g.kernel_h << "x" << g.kernel_w << " s"
-                                           << g.stride_h << "," << g.stride_w << " p" << g.pad_h << "," << g.pad_w);
+                                           << g.stride_h << "," << g.stride_w << " p" << g.pad_h << "," << g.pad_w
+                                           << " groups " << g.groups << " dilation " << g.dilation_h << ","
+                                           << g.dilation_w);
       const int64_t in_n = g.batch * g.in_h * g.in_w * g.in_c, out_n = g.batch * g.out_h() * g.out_w() * g.out_c;
-      const int64_t w_n = g.out_c * g.in_c * g.kernel_h * g.kernel_w;
+      const int64_t w_n = g.out_c * g.group_in_c() * g.kernel_h * g.kernel_w;
       const auto in = random_vector(in_n, rng), w = random_vector(w_n, rng), b = random_vector(g.out_c, rng);
       const auto dout = random_vector(out_n, rng);
       const ParamsKey key = next_key(keyed);

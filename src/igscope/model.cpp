@@ -64,9 +64,10 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
       if (!spec.contains("out_channels")) arch_error(where + " (conv2d): missing 'out_channels'");
       const auto k = int_pair(spec, "kernel", {-1, -1}, where);
       const auto s = int_pair(spec, "stride", {1, 1}, where);
-      const auto p = int_pair(spec, "padding", {0, 0}, where);
+      const auto p = int_pair(spec, "padding", {0, 0}, where), d = int_pair(spec, "dilation", {1, 1}, where);
       return std::make_unique<Conv2d>(in[3], positive_int(spec["out_channels"], where + " out_channels"),
-                                      k.first, k.second, s.first, s.second, p.first, p.second);
+                                      k.first, k.second, s.first, s.second, p.first, p.second,
+                                      positive_int(spec.value("groups", json(1)), where + " groups"), d.first, d.second);
     }
     if (is_pooling_type(type)) return make_pooling_layer(spec, in);
     if (type == "dense") {

@@ -1,20 +1,27 @@
 // For the PyTorch oracle: loads a model and a batch of raw float32 NHWC
 // inputs, and writes JSON with the logits and, per sample, the gradient of
-// one chosen logit with respect to the input (reference backend).
+// one chosen logit with respect to the input (reference backend, or the one
+// named).
 //
-//   dump_model_outputs MODEL INPUT.f32 BATCH TARGETS(comma-separated) OUT.json
+//   dump_model_outputs MODEL INPUT.f32 BATCH TARGETS(comma-separated) OUT.json [BACKEND]
+//   dump_model_outputs --backends     (prints the backends of this build, comma-separated)
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 
-#include "igscope/backend/reference.h"
+#include "igscope/backend/backend.h"
 #include "igscope/model.h"
 #include "igscope/safetensors.h"
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s MODEL INPUT.f32 BATCH TARGETS OUT.json\n", argv[0]);
+  if (argc == 2 && std::string(argv[1]) == "--backends") {
+    std::printf("%s\n", igscope::available_backends().c_str());
+    return 0;
+  }
+  if (argc != 6 && argc != 7) {
+    std::fprintf(stderr, "usage: %s MODEL INPUT.f32 BATCH TARGETS OUT.json [BACKEND]\n", argv[0]);
     return 2;
   }
   try {
@@ -29,7 +36,8 @@ int main(int argc, char** argv) {
     for (std::string t; std::getline(ss, t, ',');) targets.push_back(std::stoll(t));
     if (static_cast<int64_t>(targets.size()) != batch) throw igscope::Error("one target per sample");
 
-    igscope::ReferenceBackend backend;
+    const std::unique_ptr<igscope::Backend> owned = igscope::make_backend(argc == 7 ? argv[6] : "reference");
+    igscope::Backend& backend = *owned;
     const igscope::Tensor logits = model.forward(x, backend);
     const int64_t k = logits.dim(1);
     igscope::Tensor seed(logits.shape());

@@ -108,6 +108,8 @@ def build_sequential(arch):
                 pair(spec["kernel"]),
                 stride=pair(spec.get("stride", 1)),
                 padding=pair(spec.get("padding", 0)),
+                dilation=pair(spec.get("dilation", 1)),
+                groups=spec.get("groups", 1),
             )
             layers.append(conv)
             channels = spec["out_channels"]

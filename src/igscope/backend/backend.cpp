@@ -91,8 +91,15 @@ void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op) {
   if (g.batch < 0 || g.in_h < 1 || g.in_w < 1 || g.in_c < 1 || g.out_c < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
       g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
     throw Error(op + ": sizes, channels, kernel and stride must be >= 1, padding and batch >= 0");
-  if (g.in_h + 2 * g.pad_h < g.kernel_h || g.in_w + 2 * g.pad_w < g.kernel_w)
-    throw Error(op + ": the padded input is smaller than the kernel");
+  if (g.dilation_h < 1 || g.dilation_w < 1)
+    throw Error(op + ": dilation must be >= 1, got " + std::to_string(g.dilation_h) + "x" +
+                std::to_string(g.dilation_w));
+  if (g.groups < 1 || g.in_c % g.groups != 0 || g.out_c % g.groups != 0)
+    throw Error(op + ": groups (" + std::to_string(g.groups) + ") must be >= 1 and divide the input channels (" +
+                std::to_string(g.in_c) + ") and the output channels (" + std::to_string(g.out_c) + ")");
+  if (g.in_h + 2 * g.pad_h < g.extent_h() || g.in_w + 2 * g.pad_w < g.extent_w())
+    throw Error(op + ": the padded input is smaller than the kernel" +
+                (g.dilated() ? std::string(" (dilated)") : std::string()));
 }
 
 void check_dense_sizes(int64_t batch, int64_t in_f, int64_t out_f, const std::string& op) {

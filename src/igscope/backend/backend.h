@@ -20,6 +20,13 @@
 
 namespace igscope {
 
+// Grouped convolution (PyTorch's `groups`): the in_c input and out_c output
+// channels are cut into `groups` consecutive slices, and output slice g reads
+// input slice g only; weights are [out_c, in_c / groups, kh, kw]. groups ==
+// in_c is a depthwise convolution (out_c / in_c outputs per input channel).
+// Dilation spaces the kernel's taps: tap (ky, kx) reads input row
+// oy * stride_h - pad_h + ky * dilation_h, so the kernel spans
+// dilation * (kernel - 1) + 1 pixels.
 struct Conv2dGeometry {
   int64_t batch = 1;
   int64_t in_h = 0, in_w = 0, in_c = 0;
@@ -27,9 +34,16 @@ struct Conv2dGeometry {
   int64_t kernel_h = 1, kernel_w = 1;
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;
+  int64_t groups = 1;
+  int64_t dilation_h = 1, dilation_w = 1;
 
-  int64_t out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
-  int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+  int64_t extent_h() const { return dilation_h * (kernel_h - 1) + 1; }
+  int64_t extent_w() const { return dilation_w * (kernel_w - 1) + 1; }
+  int64_t out_h() const { return (in_h + 2 * pad_h - extent_h()) / stride_h + 1; }
+  int64_t out_w() const { return (in_w + 2 * pad_w - extent_w()) / stride_w + 1; }
+  int64_t group_in_c() const { return in_c / groups; }
+  int64_t group_out_c() const { return out_c / groups; }
+  bool dilated() const { return dilation_h != 1 || dilation_w != 1; }
 };
 
 // Pooling windows as PyTorch's MaxPool2d / AvgPool2d place them: window
@@ -69,7 +83,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
 
-  // out[n,oy,ox,o] = bias[o] + sum_{i,ky,kx} in[n,oy*s-p+ky,ox*s-p+kx,i] * w[o,i,ky,kx]
+  // out[n,oy,ox,o] = bias[o] + sum_{i,ky,kx} in[n,oy*s-p+ky*d,ox*s-p+kx*d,g*I+i] * w[o,i,ky,kx]
+  // with I = in_c / groups input channels per group and g = o / (out_c / groups).
   virtual void conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
                               const float* bias, float* out, const ParamsKey& key = {}) = 0;
   // din = d(sum dout*out)/d(in); overwrites din.
@@ -123,7 +138,8 @@ class Backend {
 };
 
 // For backends that check what they are given: throw igscope::Error, naming
-// `op`, when sizes, kernel, stride or padding make no sense.
+// `op`, when sizes, kernel, stride, padding, dilation or groups make no sense
+// (groups must divide in_c and out_c).
 void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op);
 void check_dense_sizes(int64_t batch, int64_t in_f, int64_t out_f, const std::string& op);
 void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op);

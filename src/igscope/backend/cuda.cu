@@ -140,6 +140,15 @@ ConvKey conv_key(const Conv2dGeometry& g) {
           g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w};
 }
 
+// Grouped and dilated convolutions run on the direct kernels of
+// cuda_kernels.cu, everything else on cuDNN.
+bool direct(const Conv2dGeometry& g) { return g.groups != 1 || g.dilated(); }
+
+cuda::ConvDims conv_dims(const Conv2dGeometry& g) {
+  return {g.batch,    g.in_h,     g.in_w,  g.in_c,  g.out_c,  g.kernel_h,   g.kernel_w,   g.stride_h,
+          g.stride_w, g.pad_h,    g.pad_w, g.groups, g.dilation_h, g.dilation_w, g.out_h(), g.out_w()};
+}
+
 // Algorithms that want more cuDNN workspace than this are passed over.
 constexpr size_t kMaxWorkspace = size_t{1} << 30;
 
@@ -326,6 +335,19 @@ void CudaBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
   if (g.batch == 0) return;
   State& s = *state_;
   s.begin();
+  if (direct(g)) {
+    const float* w = s.device_params(Layout::AsIs, weight, {g.out_c, g.group_in_c(), g.kernel_h, g.kernel_w},
+                                     key.weight, s.unkeyed_weight);
+    const float* b =
+        bias ? s.device_params(Layout::AsIs, bias, {g.out_c, 1, 1, 1}, key.known() ? key.bias : 0, s.unkeyed_bias)
+             : nullptr;
+    const int64_t out_count = g.batch * g.out_h() * g.out_w() * g.out_c;
+    const float* x = s.upload(s.scratch[0], in, g.batch * g.in_h * g.in_w * g.in_c);
+    float* y = s.scratch[1].floats(out_count);
+    cuda::conv_forward(s.stream, conv_dims(g), x, w, b, y);
+    s.download(out, static_cast<const float*>(y), out_count);
+    return;
+  }
   ConvPlan& p = s.plan(g);
   if (!p.have_fwd) {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
@@ -364,6 +386,16 @@ void CudaBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
   if (g.batch == 0) return;
   State& s = *state_;
   s.begin();
+  if (direct(g)) {
+    const float* w = s.device_params(Layout::AsIs, weight, {g.out_c, g.group_in_c(), g.kernel_h, g.kernel_w},
+                                     key.weight, s.unkeyed_weight);
+    const int64_t in_count = g.batch * g.in_h * g.in_w * g.in_c;
+    const float* dy = s.upload(s.scratch[0], dout, g.batch * g.out_h() * g.out_w() * g.out_c);
+    float* dx = s.scratch[1].floats(in_count);
+    cuda::conv_backward_input(s.stream, conv_dims(g), dy, w, dx);
+    s.download(din, static_cast<const float*>(dx), in_count);
+    return;
+  }
   ConvPlan& p = s.plan(g);
   if (!p.have_bwd_data) {
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
@@ -398,6 +430,21 @@ void CudaBackend::conv2d_backward_params(const Conv2dGeometry& g, const float* i
   if (g.batch == 0) return;
   State& s = *state_;
   s.begin();
+  if (direct(g)) {
+    const int64_t rows = g.batch * g.out_h() * g.out_w();
+    const int64_t w_count = g.out_c * g.group_in_c() * g.kernel_h * g.kernel_w;
+    const float* x = s.upload(s.scratch[0], in, g.batch * g.in_h * g.in_w * g.in_c);
+    const float* dy = s.upload(s.scratch[1], dout, rows * g.out_c);
+    float* dw = s.upload(s.scratch[2], dweight, w_count);
+    cuda::conv_backward_weight(s.stream, conv_dims(g), x, dy, dw);
+    if (dbias) {
+      float* db = s.upload(s.scratch[3], dbias, g.out_c);
+      cuda::accumulate_column_sums(s.stream, dy, rows, g.out_c, db);
+      s.download(dbias, static_cast<const float*>(db), g.out_c);
+    }
+    s.download(dweight, static_cast<const float*>(dw), w_count);
+    return;
+  }
   ConvPlan& p = s.plan(g);
   if (!p.have_bwd_filter) {
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);

@@ -6,6 +6,8 @@
 //   conv2d input gradient   cuDNN cudnnConvolutionBackwardData
 //   conv2d weight gradient  cuDNN cudnnConvolutionBackwardFilter; bias: own kernel
 //   dense (all three)       cuBLAS SGEMM; bias and its gradient: own kernels
+//   grouped or dilated      own direct kernels (cuda_kernels.cu), all three
+//   conv2d                  (forward, input and weight gradients)
 //   max-pool, ReLU          own kernels (cuda_kernels.cu); max-pool ties go to
 //                           the first maximum in row-major window order
 //   average pooling         the Backend base class's loops, on the host

@@ -111,6 +111,76 @@ __global__ void maxpool_backward_kernel(PoolDims d, const float* dout, const int
   }
 }
 
+__global__ void conv_forward_kernel(ConvDims d, const float* in, const float* weight, const float* bias, float* out) {
+  const int64_t count = d.batch * d.out_h * d.out_w * d.out_c;
+  const int64_t gi = d.in_c / d.groups, go = d.out_c / d.groups;
+  for (int64_t j = thread_index(); j < count; j += thread_stride()) {
+    const int64_t o = j % d.out_c, ox = (j / d.out_c) % d.out_w, oy = (j / (d.out_c * d.out_w)) % d.out_h,
+                  n = j / (d.out_c * d.out_w * d.out_h);
+    const int64_t first_in = o / go * gi;
+    double acc = bias ? bias[o] : 0.0;
+    for (int64_t ky = 0; ky < d.kernel_h; ++ky) {
+      const int64_t iy = oy * d.stride_h - d.pad_h + ky * d.dilation_h;
+      if (iy < 0 || iy >= d.in_h) continue;
+      for (int64_t kx = 0; kx < d.kernel_w; ++kx) {
+        const int64_t ix = ox * d.stride_w - d.pad_w + kx * d.dilation_w;
+        if (ix < 0 || ix >= d.in_w) continue;
+        const float* x = in + ((n * d.in_h + iy) * d.in_w + ix) * d.in_c + first_in;
+        for (int64_t i = 0; i < gi; ++i)
+          acc += static_cast<double>(x[i]) * weight[((o * gi + i) * d.kernel_h + ky) * d.kernel_w + kx];
+      }
+    }
+    out[j] = static_cast<float>(acc);
+  }
+}
+
+__global__ void conv_backward_input_kernel(ConvDims d, const float* dout, const float* weight, float* din) {
+  const int64_t count = d.batch * d.in_h * d.in_w * d.in_c;
+  const int64_t gi = d.in_c / d.groups, go = d.out_c / d.groups;
+  for (int64_t j = thread_index(); j < count; j += thread_stride()) {
+    const int64_t c = j % d.in_c, ix = (j / d.in_c) % d.in_w, iy = (j / (d.in_c * d.in_w)) % d.in_h,
+                  n = j / (d.in_c * d.in_w * d.in_h);
+    const int64_t first_out = c / gi * go, i = c % gi;
+    double acc = 0.0;
+    for (int64_t ky = 0; ky < d.kernel_h; ++ky) {
+      const int64_t ty = iy + d.pad_h - ky * d.dilation_h;
+      if (ty < 0 || ty % d.stride_h != 0 || ty / d.stride_h >= d.out_h) continue;
+      for (int64_t kx = 0; kx < d.kernel_w; ++kx) {
+        const int64_t tx = ix + d.pad_w - kx * d.dilation_w;
+        if (tx < 0 || tx % d.stride_w != 0 || tx / d.stride_w >= d.out_w) continue;
+        const float* dy = dout + ((n * d.out_h + ty / d.stride_h) * d.out_w + tx / d.stride_w) * d.out_c;
+        for (int64_t o = first_out; o < first_out + go; ++o)
+          acc += static_cast<double>(dy[o]) * weight[((o * gi + i) * d.kernel_h + ky) * d.kernel_w + kx];
+      }
+    }
+    din[j] = static_cast<float>(acc);
+  }
+}
+
+__global__ void conv_backward_weight_kernel(ConvDims d, const float* in, const float* dout, float* dweight) {
+  const int64_t gi = d.in_c / d.groups, go = d.out_c / d.groups;
+  const int64_t count = d.out_c * gi * d.kernel_h * d.kernel_w;
+  for (int64_t j = thread_index(); j < count; j += thread_stride()) {
+    // j indexes [o, i, ky, kx]
+    const int64_t kx = j % d.kernel_w, ky = (j / d.kernel_w) % d.kernel_h, i = (j / (d.kernel_w * d.kernel_h)) % gi,
+                  o = j / (d.kernel_w * d.kernel_h * gi);
+    const int64_t c = o / go * gi + i;
+    double acc = 0.0;
+    for (int64_t n = 0; n < d.batch; ++n)
+      for (int64_t oy = 0; oy < d.out_h; ++oy) {
+        const int64_t iy = oy * d.stride_h - d.pad_h + ky * d.dilation_h;
+        if (iy < 0 || iy >= d.in_h) continue;
+        for (int64_t ox = 0; ox < d.out_w; ++ox) {
+          const int64_t ix = ox * d.stride_w - d.pad_w + kx * d.dilation_w;
+          if (ix < 0 || ix >= d.in_w) continue;
+          acc += static_cast<double>(dout[((n * d.out_h + oy) * d.out_w + ox) * d.out_c + o]) *
+                 in[((n * d.in_h + iy) * d.in_w + ix) * d.in_c + c];
+        }
+      }
+    dweight[j] += static_cast<float>(acc);
+  }
+}
+
 __global__ void relu_forward_kernel(int64_t count, const float* in, float* out) {
   for (int64_t i = thread_index(); i < count; i += thread_stride()) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
@@ -148,6 +218,25 @@ void add_ohwi_to_oihw(cudaStream_t stream, const float* ohwi, float* oihw, int64
   add_ohwi_to_oihw_kernel<<<blocks_for(out_c * in_c * kernel_h * kernel_w), kThreads, 0, stream>>>(
       ohwi, oihw, out_c, in_c, kernel_h, kernel_w);
   check_launch("add_ohwi_to_oihw");
+}
+
+void conv_forward(cudaStream_t stream, const ConvDims& d, const float* in, const float* weight, const float* bias,
+                  float* out) {
+  conv_forward_kernel<<<blocks_for(d.batch * d.out_h * d.out_w * d.out_c), kThreads, 0, stream>>>(d, in, weight, bias,
+                                                                                                 out);
+  check_launch("conv_forward");
+}
+
+void conv_backward_input(cudaStream_t stream, const ConvDims& d, const float* dout, const float* weight, float* din) {
+  conv_backward_input_kernel<<<blocks_for(d.batch * d.in_h * d.in_w * d.in_c), kThreads, 0, stream>>>(d, dout, weight,
+                                                                                                     din);
+  check_launch("conv_backward_input");
+}
+
+void conv_backward_weight(cudaStream_t stream, const ConvDims& d, const float* in, const float* dout, float* dweight) {
+  const int64_t count = d.out_c * (d.in_c / d.groups) * d.kernel_h * d.kernel_w;
+  conv_backward_weight_kernel<<<blocks_for(count), kThreads, 0, stream>>>(d, in, dout, dweight);
+  check_launch("conv_backward_weight");
 }
 
 void maxpool_forward(cudaStream_t stream, const PoolDims& d, const float* in, float* out, int64_t* argmax) {

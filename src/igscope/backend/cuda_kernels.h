@@ -36,6 +36,26 @@ void oihw_to_ohwi(cudaStream_t stream, const float* oihw, float* ohwi, int64_t o
 void add_ohwi_to_oihw(cudaStream_t stream, const float* ohwi, float* oihw, int64_t out_c, int64_t in_c,
                       int64_t kernel_h, int64_t kernel_w);
 
+// Convolution sizes for the direct kernels below, out_h and out_w included.
+struct ConvDims {
+  int64_t batch, in_h, in_w, in_c, out_c;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  int64_t groups, dilation_h, dilation_w;
+  int64_t out_h, out_w;
+};
+
+// Direct convolutions for what cuDNN is not asked to run (groups > 1,
+// dilation > 1): the reference backend's loops, one thread per result summed
+// in double in the reference's order, weights in PyTorch's layout
+// [out, in / groups, kh, kw].
+// out = conv(in, weight) + bias (bias may be null).
+void conv_forward(cudaStream_t stream, const ConvDims& d, const float* in, const float* weight, const float* bias,
+                  float* out);
+// din = the input gradient for dout (overwritten).
+void conv_backward_input(cudaStream_t stream, const ConvDims& d, const float* dout, const float* weight, float* din);
+// dweight += the weight gradient for in and dout.
+void conv_backward_weight(cudaStream_t stream, const ConvDims& d, const float* in, const float* dout, float* dweight);
+
 // NHWC max pooling; argmax is the flat index into `in` of the first maximum
 // in row-major window order among the window's input cells (padding is never
 // chosen; strict '>', as the reference backend).

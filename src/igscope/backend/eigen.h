@@ -7,8 +7,9 @@
 namespace igscope {
 
 // Native backend on Eigen's GEMM: convolutions as im2col + GEMM (columns in
-// (in_channel, ky, kx) order, so PyTorch's [out, in, kh, kw] weights are used
-// as they are), dense layers as GEMMs. Threads through OpenMP (Eigen's
+// (in_channel, ky, kx) order, so PyTorch's [out, in / groups, kh, kw] weights
+// are used as they are; grouped convolutions as one GEMM per group on its
+// slice of the columns), dense layers as GEMMs. Threads through OpenMP (Eigen's
 // parallel GEMM and the im2col loops); the result for a given thread count is
 // deterministic. Pooling and ReLU are the reference loops (memory-bound).
 class EigenBackend final : public Backend {

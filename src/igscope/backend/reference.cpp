@@ -5,33 +5,37 @@
 namespace igscope {
 
 namespace {
-// Index helpers for NHWC activations and OIHW weights.
+// Index helpers for NHWC activations and [out, in / groups, kh, kw] weights.
 inline int64_t nhwc(const Conv2dGeometry& g, int64_t n, int64_t y, int64_t x, int64_t c) {
   return ((n * g.in_h + y) * g.in_w + x) * g.in_c + c;
 }
 inline int64_t out_nhwc(const Conv2dGeometry& g, int64_t n, int64_t y, int64_t x, int64_t c) {
   return ((n * g.out_h() + y) * g.out_w() + x) * g.out_c + c;
 }
+// i: the input channel within output channel o's group.
 inline int64_t oihw(const Conv2dGeometry& g, int64_t o, int64_t i, int64_t ky, int64_t kx) {
-  return ((o * g.in_c + i) * g.kernel_h + ky) * g.kernel_w + kx;
+  return ((o * g.group_in_c() + i) * g.kernel_h + ky) * g.kernel_w + kx;
 }
 }  // namespace
 
 void ReferenceBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight,
                                       const float* bias, float* out, const ParamsKey& /*key*/) {
+  check_conv2d_geometry(g, "conv2d_forward");
+  const int64_t gi = g.group_in_c(), go = g.group_out_c();
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t oy = 0; oy < g.out_h(); ++oy)
       for (int64_t ox = 0; ox < g.out_w(); ++ox)
         for (int64_t o = 0; o < g.out_c; ++o) {
+          const int64_t first_in = o / go * gi;  // channel 0 of o's group
           double acc = bias ? bias[o] : 0.0;
           for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-            const int64_t iy = oy * g.stride_h - g.pad_h + ky;
+            const int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
             if (iy < 0 || iy >= g.in_h) continue;
             for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-              const int64_t ix = ox * g.stride_w - g.pad_w + kx;
+              const int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
               if (ix < 0 || ix >= g.in_w) continue;
-              for (int64_t i = 0; i < g.in_c; ++i)
-                acc += static_cast<double>(in[nhwc(g, n, iy, ix, i)]) * weight[oihw(g, o, i, ky, kx)];
+              for (int64_t i = 0; i < gi; ++i)
+                acc += static_cast<double>(in[nhwc(g, n, iy, ix, first_in + i)]) * weight[oihw(g, o, i, ky, kx)];
             }
           }
           out[out_nhwc(g, n, oy, ox, o)] = static_cast<float>(acc);
@@ -40,50 +44,56 @@ void ReferenceBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, 
 
 void ReferenceBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout,
                                              const float* weight, float* din, const ParamsKey& /*key*/) {
-  // Gather form: each input element sums over the outputs that read it.
+  check_conv2d_geometry(g, "conv2d_backward_input");
+  const int64_t gi = g.group_in_c(), go = g.group_out_c();
+  // Gather form: each input element sums over the outputs of its group that read it.
   for (int64_t n = 0; n < g.batch; ++n)
     for (int64_t iy = 0; iy < g.in_h; ++iy)
       for (int64_t ix = 0; ix < g.in_w; ++ix)
-        for (int64_t i = 0; i < g.in_c; ++i) {
+        for (int64_t c = 0; c < g.in_c; ++c) {
+          const int64_t first_out = c / gi * go, i = c % gi;
           double acc = 0.0;
           for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-            const int64_t ty = iy + g.pad_h - ky;
+            const int64_t ty = iy + g.pad_h - ky * g.dilation_h;
             if (ty < 0 || ty % g.stride_h != 0) continue;
             const int64_t oy = ty / g.stride_h;
             if (oy >= g.out_h()) continue;
             for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-              const int64_t tx = ix + g.pad_w - kx;
+              const int64_t tx = ix + g.pad_w - kx * g.dilation_w;
               if (tx < 0 || tx % g.stride_w != 0) continue;
               const int64_t ox = tx / g.stride_w;
               if (ox >= g.out_w()) continue;
-              for (int64_t o = 0; o < g.out_c; ++o)
+              for (int64_t o = first_out; o < first_out + go; ++o)
                 acc += static_cast<double>(dout[out_nhwc(g, n, oy, ox, o)]) * weight[oihw(g, o, i, ky, kx)];
             }
           }
-          din[nhwc(g, n, iy, ix, i)] = static_cast<float>(acc);
+          din[nhwc(g, n, iy, ix, c)] = static_cast<float>(acc);
         }
 }
 
 void ReferenceBackend::conv2d_backward_params(const Conv2dGeometry& g, const float* in,
                                               const float* dout, float* dweight, float* dbias) {
+  check_conv2d_geometry(g, "conv2d_backward_params");
+  const int64_t gi = g.group_in_c(), go = g.group_out_c();
   for (int64_t o = 0; o < g.out_c; ++o) {
+    const int64_t first_in = o / go * gi;
     double db = 0.0;
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t oy = 0; oy < g.out_h(); ++oy)
         for (int64_t ox = 0; ox < g.out_w(); ++ox) db += dout[out_nhwc(g, n, oy, ox, o)];
     if (dbias) dbias[o] += static_cast<float>(db);
-    for (int64_t i = 0; i < g.in_c; ++i)
+    for (int64_t i = 0; i < gi; ++i)
       for (int64_t ky = 0; ky < g.kernel_h; ++ky)
         for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
           double acc = 0.0;
           for (int64_t n = 0; n < g.batch; ++n)
             for (int64_t oy = 0; oy < g.out_h(); ++oy) {
-              const int64_t iy = oy * g.stride_h - g.pad_h + ky;
+              const int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
               if (iy < 0 || iy >= g.in_h) continue;
               for (int64_t ox = 0; ox < g.out_w(); ++ox) {
-                const int64_t ix = ox * g.stride_w - g.pad_w + kx;
+                const int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
                 if (ix < 0 || ix >= g.in_w) continue;
-                acc += static_cast<double>(dout[out_nhwc(g, n, oy, ox, o)]) * in[nhwc(g, n, iy, ix, i)];
+                acc += static_cast<double>(dout[out_nhwc(g, n, oy, ox, o)]) * in[nhwc(g, n, iy, ix, first_in + i)];
               }
             }
           dweight[oihw(g, o, i, ky, kx)] += static_cast<float>(acc);

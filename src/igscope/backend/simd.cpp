@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "igscope/backend/simd_depthwise.h"
 #include "igscope/backend/simd_gemm.h"
 #include "igscope/backend/simd_winograd.h"
 #include "igscope/error.h"
@@ -20,6 +21,7 @@ using simd::kNR;
 using simd::kTasksPerThread;
 using simd::pack_b;
 using simd::pack_bias;
+using simd::pack_groups;
 using simd::Vec;
 
 const char* SimdBackend::isa() { return simd::kIsa; }
@@ -27,6 +29,8 @@ const char* SimdBackend::isa() { return simd::kIsa; }
 bool SimdBackend::uses_winograd(const Conv2dGeometry& g, bool backward_input) {
   return winograd::applies(g, backward_input);
 }
+
+bool SimdBackend::uses_depthwise(const Conv2dGeometry& g) { return depthwise::applies(g); }
 
 SimdBackend::SimdBackend(int threads) : pool_(threads) {}
 SimdBackend::~SimdBackend() = default;
@@ -73,19 +77,22 @@ constexpr int64_t kLargeWeights = 1 << 16;
 template <class RowPtrs>
 void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs) {
   if (s.rows == 0) return;
-  const int64_t K = s.taps * s.depth;
+  const int64_t K = s.taps * s.depth, ldc = s.groups * s.cols;
   const int mr_tile = p.dot ? kDotMR : kMR;
   const int64_t row_blocks = ceil_div(s.rows, mr_tile);
   const int64_t col_blocks = p.dot ? s.cols : ceil_div(s.cols, kNR);
   // Tasks take groups of row blocks when there are many, otherwise groups
-  // of column blocks with every row.
-  const int64_t target = pool_.threads() == 1 ? 1 : pool_.threads() * kTasksPerThread;
+  // of column blocks with every row; with several GEMMs (conv groups), each
+  // gets its share of the tasks.
+  const int64_t target =
+      pool_.threads() == 1 ? 1 : std::max<int64_t>(1, ceil_div(pool_.threads() * kTasksPerThread, s.groups));
   int64_t row_groups = 1, col_groups = 1;
   if (row_blocks >= target) row_groups = target;
   else col_groups = std::min(col_blocks, target);
   const int64_t rows_per_group = ceil_div(row_blocks, row_groups), cols_per_group = ceil_div(col_blocks, col_groups);
   row_groups = ceil_div(row_blocks, rows_per_group);
   col_groups = ceil_div(col_blocks, cols_per_group);
+  const int64_t tasks_per_gemm = row_groups * col_groups;
   const bool gather = gather_rows(p, s.taps, s.depth);
   // Within a task, large weights (dense layers: megabytes) are walked once,
   // column block by column block, each block serving all the task's rows
@@ -93,10 +100,13 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
   // pointers (or gathered rows) are then set up once.
   const bool columns_outer = !gather && K * s.cols > kLargeWeights;
 
-  pool_.parallel_for(row_groups * col_groups, [&](int64_t task) {
-    const int64_t rg = task / col_groups, cg = task % col_groups;
+  pool_.parallel_for(s.groups * tasks_per_gemm, [&](int64_t task) {
+    const int64_t group = task / tasks_per_gemm, rg = task % tasks_per_gemm / col_groups, cg = task % col_groups;
     const int64_t rb_begin = rg * rows_per_group, rb_end = std::min(row_blocks, rb_begin + rows_per_group);
     const int64_t cb_begin = cg * cols_per_group, cb_end = std::min(col_blocks, cb_begin + cols_per_group);
+    const float* b = p.b.data() + group * p.group_b;
+    const float* bias = p.bias.empty() ? nullptr : p.bias.data() + group * p.group_bias;
+    float* group_out = out + group * s.cols;
     thread_local std::vector<const float*> ptrs;
     thread_local std::vector<float> rows;
     ptrs.resize(static_cast<size_t>(kMaxTile * s.taps));
@@ -105,7 +115,7 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
     // Points ptrs at the rows of row block rb.
     auto set_rows = [&](int64_t rb) {
       const int64_t m0 = rb * mr_tile, mr = std::min<int64_t>(mr_tile, s.rows - m0);
-      row_ptrs(m0, mr, ptrs.data());
+      row_ptrs(group, m0, mr, ptrs.data());
       for (int64_t r = mr; r < mr_tile; ++r) std::copy_n(ptrs.data(), s.taps, ptrs.data() + r * s.taps);
       if (gather) {
         // Element by element: a copy call per segment would cost more than
@@ -124,14 +134,12 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
     };
     auto tile = [&](int64_t rb, int64_t cb) {
       const int64_t m0 = rb * mr_tile, mr = std::min<int64_t>(mr_tile, s.rows - m0);
-      float* c = out + m0 * s.cols;
+      float* c = group_out + m0 * ldc;
       if (p.dot) {
-        dot_tile(taps, depth, ptrs.data(), p.b.data() + cb * K,
-                 p.bias.empty() ? 0.0f : p.bias[static_cast<size_t>(cb)], c + cb, s.cols, mr);
+        dot_tile(taps, depth, ptrs.data(), b + cb * K, bias ? bias[cb] : 0.0f, c + cb, ldc, mr);
       } else {
-        gemm_tile(taps, depth, ptrs.data(), p.b.data() + cb * K * kNR,
-                  p.bias.empty() ? nullptr : p.bias.data() + cb * kNR, c + cb * kNR, s.cols, mr,
-                  std::min<int64_t>(kNR, s.cols - cb * kNR));
+        gemm_tile(taps, depth, ptrs.data(), b + cb * K * kNR, bias ? bias + cb * kNR : nullptr, c + cb * kNR, ldc,
+                  mr, std::min<int64_t>(kNR, s.cols - cb * kNR));
       }
     };
     if (columns_outer) {
@@ -152,27 +160,40 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
 void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
                                  float* out, const ParamsKey& key) {
   check_conv2d_geometry(g, "conv2d_forward");
+  const std::array<int64_t, 5> dims{g.out_c, g.group_in_c(), g.kernel_h, g.kernel_w, g.groups};
   if (winograd::applies(g, false)) {
-    const Packed& p = packed({PackKind::WinogradForward, weight, bias, {g.out_c, g.in_c, 3, 3}}, key,
-                             [&](Packed& q) {
-                               winograd::pack_forward(g, weight, q.b);
-                               q.bias.clear();
-                               if (bias) q.bias.assign(bias, bias + g.out_c);
-                             });
+    const Packed& p = packed({PackKind::WinogradForward, weight, bias, dims}, key, [&](Packed& q) {
+      winograd::pack_forward(g, weight, q.b);
+      q.bias.clear();
+      if (bias) q.bias.assign(bias, bias + g.out_c);
+    });
     winograd::convolve(pool_, p.b, g.in_c, g.out_c, g.batch, g.in_h, g.in_w, in,
                        p.bias.empty() ? nullptr : p.bias.data(), zeros(g.in_c), out);
     return;
   }
-  const int64_t taps = g.kernel_h * g.kernel_w, C = g.in_c, K = taps * C, N = g.out_c;
-  const Packed& p = packed({PackKind::ConvForward, weight, bias, {g.out_c, g.in_c, g.kernel_h, g.kernel_w}}, key,
-                           [&](Packed& q) {
-                             // k = (ky * kw + kx) * in_c + c
-                             pack_b(q, K, N, C, [&](int64_t k, int64_t n) {
-                               const int64_t t = k / C, c = k % C;
-                               return weight[(n * C + c) * taps + t];
-                             });
-                             pack_bias(q, N, bias);
-                           });
+  if (depthwise::applies(g)) {
+    const Packed& p = packed({PackKind::DepthwiseForward, weight, bias, dims}, key, [&](Packed& q) {
+      depthwise::pack(g, weight, false, q.b);
+      q.bias.clear();
+      if (bias) q.bias.assign(bias, bias + g.out_c);
+    });
+    depthwise::forward(pool_, g, in, p.b.data(), p.bias.empty() ? nullptr : p.bias.data(), out, depthwise_scratch_);
+    return;
+  }
+  // One GEMM per group: group grp's output channels [grp * N, (grp + 1) * N)
+  // read its input channels [grp * C, (grp + 1) * C).
+  const int64_t taps = g.kernel_h * g.kernel_w, C = g.group_in_c(), K = taps * C, N = g.group_out_c();
+  const int64_t pixel = g.in_c;  // floats per input pixel
+  const Packed& p = packed({PackKind::ConvForward, weight, bias, dims}, key, [&](Packed& q) {
+    // k = (ky * kw + kx) * C + c
+    pack_groups(
+        q, g.groups, K, N, C,
+        [&](int64_t grp, int64_t k, int64_t n) {
+          const int64_t t = k / C, c = k % C;
+          return weight[((grp * N + n) * C + c) * taps + t];
+        },
+        bias);
+  });
   const int64_t oh = g.out_h(), ow = g.out_w();
   const float* zero = zeros(C);
   // Offsets of the taps from the window's top-left element, for windows that
@@ -180,108 +201,127 @@ void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
   std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
   for (int64_t ky = 0; ky < g.kernel_h; ++ky)
     for (int64_t kx = 0; kx < g.kernel_w; ++kx)
-      tap_offset[static_cast<size_t>(ky * g.kernel_w + kx)] = (ky * g.in_w + kx) * C;
-  gemm({g.batch * oh * ow, N, taps, C}, p, out, [&](int64_t m0, int64_t count, const float** ptrs) {
-    // Output pixel (n, oy, ox) of row m0, then step along the rows.
-    int64_t ox = m0 % ow, oy = m0 / ow % oh, n = m0 / (oh * ow);
-    for (int64_t r = 0; r < count; ++r) {
-      const int64_t iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
-      if (iy0 >= 0 && iy0 + g.kernel_h <= g.in_h && ix0 >= 0 && ix0 + g.kernel_w <= g.in_w) {
-        const float* corner = in + ((n * g.in_h + iy0) * g.in_w + ix0) * C;
-        for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner + tap_offset[static_cast<size_t>(t)];
-      } else {
-        for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-          const int64_t iy = iy0 + ky;
-          for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-            const int64_t ix = ix0 + kx;
-            const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
-            *ptrs++ = inside ? in + ((n * g.in_h + iy) * g.in_w + ix) * C : zero;
-          }
-        }
-      }
-      if (++ox == ow) {
-        ox = 0;
-        if (++oy == oh) {
-          oy = 0;
-          ++n;
-        }
-      }
-    }
-  });
+      tap_offset[static_cast<size_t>(ky * g.kernel_w + kx)] = (ky * g.dilation_h * g.in_w + kx * g.dilation_w) * pixel;
+  const int64_t extent_h = g.extent_h(), extent_w = g.extent_w();
+  gemm({g.batch * oh * ow, N, taps, C, g.groups}, p, out,
+       [&](int64_t grp, int64_t m0, int64_t count, const float** ptrs) {
+         const float* base = in + grp * C;
+         // Output pixel (n, oy, ox) of row m0, then step along the rows.
+         int64_t ox = m0 % ow, oy = m0 / ow % oh, n = m0 / (oh * ow);
+         for (int64_t r = 0; r < count; ++r) {
+           const int64_t iy0 = oy * g.stride_h - g.pad_h, ix0 = ox * g.stride_w - g.pad_w;
+           if (iy0 >= 0 && iy0 + extent_h <= g.in_h && ix0 >= 0 && ix0 + extent_w <= g.in_w) {
+             const float* corner = base + ((n * g.in_h + iy0) * g.in_w + ix0) * pixel;
+             for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner + tap_offset[static_cast<size_t>(t)];
+           } else {
+             for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+               const int64_t iy = iy0 + ky * g.dilation_h;
+               for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+                 const int64_t ix = ix0 + kx * g.dilation_w;
+                 const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+                 *ptrs++ = inside ? base + ((n * g.in_h + iy) * g.in_w + ix) * pixel : zero;
+               }
+             }
+           }
+           if (++ox == ow) {
+             ox = 0;
+             if (++oy == oh) {
+               oy = 0;
+               ++n;
+             }
+           }
+         }
+       });
 }
 
 void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* dout, const float* weight, float* din,
                                         const ParamsKey& key) {
   check_conv2d_geometry(g, "conv2d_backward_input");
+  const std::array<int64_t, 5> dims{g.out_c, g.group_in_c(), g.kernel_h, g.kernel_w, g.groups};
   if (winograd::applies(g, true)) {
-    const Packed& p = packed({PackKind::WinogradBackwardInput, weight, nullptr, {g.out_c, g.in_c, 3, 3}}, key,
-                             [&](Packed& q) {
-                               winograd::pack_backward_input(g, weight, q.b);
-                               q.bias.clear();
-                             });
+    const Packed& p = packed({PackKind::WinogradBackwardInput, weight, nullptr, dims}, key, [&](Packed& q) {
+      winograd::pack_backward_input(g, weight, q.b);
+      q.bias.clear();
+    });
     winograd::convolve(pool_, p.b, g.out_c, g.in_c, g.batch, g.in_h, g.in_w, dout, nullptr, zeros(g.out_c), din);
     return;
   }
-  // A transposed convolution: din[n, iy, ix, i] gathers dout[n, oy, ox, o] *
-  // w[o, i, ky, kx] over the taps with iy = oy * stride - pad + ky.
-  const int64_t taps = g.kernel_h * g.kernel_w, C = g.out_c, K = taps * C, N = g.in_c;
-  const Packed& p =
-      packed({PackKind::ConvBackwardInput, weight, nullptr, {g.out_c, g.in_c, g.kernel_h, g.kernel_w}}, key,
-             [&](Packed& q) {
-               // k = (ky * kw + kx) * out_c + o
-               pack_b(q, K, N, C, [&](int64_t k, int64_t n) {
-                 const int64_t t = k / C, o = k % C;
-                 return weight[(o * N + n) * taps + t];
-               });
-               q.bias.clear();
-             });
+  if (depthwise::applies(g)) {
+    const bool rotated = depthwise::backward_as_convolution(g);
+    const PackKind kind = rotated ? PackKind::DepthwiseRotated : PackKind::DepthwiseGather;
+    const Packed& p = packed({kind, weight, nullptr, dims}, key, [&](Packed& q) {
+      depthwise::pack(g, weight, rotated, q.b);
+      q.bias.clear();
+    });
+    depthwise::backward_input(pool_, g, dout, p.b.data(), din, depthwise_scratch_);
+    return;
+  }
+  // A transposed convolution per group: din[n, iy, ix, grp * N + i] gathers
+  // dout[n, oy, ox, grp * C + o] * w[grp * C + o, i, ky, kx] over the taps
+  // with iy = oy * stride - pad + ky * dilation.
+  const int64_t taps = g.kernel_h * g.kernel_w, C = g.group_out_c(), K = taps * C, N = g.group_in_c();
+  const int64_t pixel = g.out_c;  // floats per dout pixel
+  const Packed& p = packed({PackKind::ConvBackwardInput, weight, nullptr, dims}, key, [&](Packed& q) {
+    // k = (ky * kw + kx) * C + o
+    pack_groups(
+        q, g.groups, K, N, C,
+        [&](int64_t grp, int64_t k, int64_t n) {
+          const int64_t t = k / C, o = k % C;
+          return weight[((grp * C + o) * N + n) * taps + t];
+        },
+        nullptr);
+  });
   const int64_t oh = g.out_h(), ow = g.out_w();
   const float* zero = zeros(C);
   // With stride 1, tap (ky, kx) of input pixel (iy, ix) reads output pixel
-  // (iy + pad - ky, ix + pad - kx): a fixed offset back from the window's
-  // corner when the whole window lies inside the output (no checks there).
+  // (iy + pad - ky * dilation, ix + pad - kx * dilation): a fixed offset back
+  // from the window's corner when the whole window lies inside the output
+  // (no checks there).
   const bool unit_stride = g.stride_h == 1 && g.stride_w == 1;
   std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
   for (int64_t ky = 0; ky < g.kernel_h; ++ky)
     for (int64_t kx = 0; kx < g.kernel_w; ++kx)
-      tap_offset[static_cast<size_t>(ky * g.kernel_w + kx)] = (ky * ow + kx) * C;
-  gemm({g.batch * g.in_h * g.in_w, N, taps, C}, p, din, [&](int64_t m0, int64_t count, const float** ptrs) {
-    int64_t ix = m0 % g.in_w, iy = m0 / g.in_w % g.in_h, n = m0 / (g.in_h * g.in_w);
-    for (int64_t r = 0; r < count; ++r) {
-      const int64_t ty0 = iy + g.pad_h, tx0 = ix + g.pad_w;  // the tap (0, 0) target
-      if (unit_stride && ty0 - (g.kernel_h - 1) >= 0 && ty0 < oh && tx0 - (g.kernel_w - 1) >= 0 && tx0 < ow) {
-        const float* corner = dout + ((n * oh + ty0) * ow + tx0) * C;
-        for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner - tap_offset[static_cast<size_t>(t)];
-      } else {
-        for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-          const int64_t ty = ty0 - ky;
-          const bool row_ok = ty >= 0 && ty % g.stride_h == 0 && ty / g.stride_h < oh;
-          for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-            const int64_t tx = tx0 - kx;
-            const bool ok = row_ok && tx >= 0 && tx % g.stride_w == 0 && tx / g.stride_w < ow;
-            *ptrs++ = ok ? dout + ((n * oh + ty / g.stride_h) * ow + tx / g.stride_w) * C : zero;
-          }
-        }
-      }
-      if (++ix == g.in_w) {
-        ix = 0;
-        if (++iy == g.in_h) {
-          iy = 0;
-          ++n;
-        }
-      }
-    }
-  });
+      tap_offset[static_cast<size_t>(ky * g.kernel_w + kx)] = (ky * g.dilation_h * ow + kx * g.dilation_w) * pixel;
+  const int64_t reach_h = g.extent_h() - 1, reach_w = g.extent_w() - 1;
+  gemm({g.batch * g.in_h * g.in_w, N, taps, C, g.groups}, p, din,
+       [&](int64_t grp, int64_t m0, int64_t count, const float** ptrs) {
+         const float* base = dout + grp * C;
+         int64_t ix = m0 % g.in_w, iy = m0 / g.in_w % g.in_h, n = m0 / (g.in_h * g.in_w);
+         for (int64_t r = 0; r < count; ++r) {
+           const int64_t ty0 = iy + g.pad_h, tx0 = ix + g.pad_w;  // the tap (0, 0) target
+           if (unit_stride && ty0 - reach_h >= 0 && ty0 < oh && tx0 - reach_w >= 0 && tx0 < ow) {
+             const float* corner = base + ((n * oh + ty0) * ow + tx0) * pixel;
+             for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner - tap_offset[static_cast<size_t>(t)];
+           } else {
+             for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+               const int64_t ty = ty0 - ky * g.dilation_h;
+               const bool row_ok = ty >= 0 && ty % g.stride_h == 0 && ty / g.stride_h < oh;
+               for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+                 const int64_t tx = tx0 - kx * g.dilation_w;
+                 const bool ok = row_ok && tx >= 0 && tx % g.stride_w == 0 && tx / g.stride_w < ow;
+                 *ptrs++ = ok ? base + ((n * oh + ty / g.stride_h) * ow + tx / g.stride_w) * pixel : zero;
+               }
+             }
+           }
+           if (++ix == g.in_w) {
+             ix = 0;
+             if (++iy == g.in_h) {
+               iy = 0;
+               ++n;
+             }
+           }
+         }
+       });
 }
 
 void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,
                                 const float* bias, float* y, const ParamsKey& key) {
   check_dense_sizes(batch, in_f, out_f, "dense_forward");
-  const Packed& p = packed({PackKind::DenseForward, weight, bias, {out_f, in_f, 0, 0}}, key, [&](Packed& q) {
+  const Packed& p = packed({PackKind::DenseForward, weight, bias, {out_f, in_f, 0, 0, 1}}, key, [&](Packed& q) {
     pack_b(q, in_f, out_f, in_f, [&](int64_t k, int64_t n) { return weight[n * in_f + k]; });
     pack_bias(q, out_f, bias);
   });
-  gemm({batch, out_f, 1, in_f}, p, y, [&](int64_t m0, int64_t count, const float** ptrs) {
+  gemm({batch, out_f, 1, in_f}, p, y, [&](int64_t /*group*/, int64_t m0, int64_t count, const float** ptrs) {
     for (int64_t r = 0; r < count; ++r) ptrs[r] = x + (m0 + r) * in_f;
   });
 }
@@ -289,11 +329,12 @@ void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, cons
 void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_f, const float* dy,
                                        const float* weight, float* dx, const ParamsKey& key) {
   check_dense_sizes(batch, in_f, out_f, "dense_backward_input");
-  const Packed& p = packed({PackKind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0}}, key, [&](Packed& q) {
+  const PackId id{PackKind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0, 1}};
+  const Packed& p = packed(id, key, [&](Packed& q) {
     pack_b(q, out_f, in_f, out_f, [&](int64_t k, int64_t n) { return weight[k * in_f + n]; });
     q.bias.clear();
   });
-  gemm({batch, in_f, 1, out_f}, p, dx, [&](int64_t m0, int64_t count, const float** ptrs) {
+  gemm({batch, in_f, 1, out_f}, p, dx, [&](int64_t /*group*/, int64_t m0, int64_t count, const float** ptrs) {
     for (int64_t r = 0; r < count; ++r) ptrs[r] = dy + (m0 + r) * out_f;
   });
 }

@@ -22,9 +22,13 @@ namespace igscope {
 // kernel vectorised along the reduction replaces the GEMM. 3x3 convolutions
 // with stride 1 and pad 1 (both directions) run as Winograd F(2x2, 3x3)
 // instead (simd_winograd.h): 16 multiply-adds per 2x2 outputs and channel
-// pair instead of 36, through the same micro-kernel. Weights are packed
-// once per ParamsKey (see backend.h) and kept; pooling (max and average,
-// over channels) and ReLU are vectorised loops. Weight gradients (training) use the reference loops.
+// pair instead of 36, through the same micro-kernel. Grouped convolutions
+// run the same GEMM once per group on its channel slices (one pass over
+// the pool for all groups); depthwise ones (groups == in_c) have their own
+// kernels, vectorised over the channels (simd_depthwise.h). Dilation goes
+// through the per-tap pointers. Weights are packed once per ParamsKey (see
+// backend.h) and kept; pooling (max and average, over channels) and ReLU are vectorised loops. Weight
+// gradients (training) use the reference loops.
 //
 // Threads: a ThreadPool of `threads` (0: one per core), the caller included;
 // results do not depend on the thread count. Not thread-safe: one caller at
@@ -66,19 +70,24 @@ class SimdBackend final : public Backend {
   // Whether conv2d_forward (or, with backward_input, conv2d_backward_input)
   // runs this geometry as Winograd F(2x2, 3x3) rather than directly.
   static bool uses_winograd(const Conv2dGeometry& g, bool backward_input);
+  // Whether conv2d_forward and conv2d_backward_input run this geometry with
+  // the depthwise kernels (groups == in_c > 1).
+  static bool uses_depthwise(const Conv2dGeometry& g);
 
   // How many times weights were packed (for the tests of the cache).
   int64_t pack_count() const { return pack_count_; }
 
-  // Weights laid out for one GEMM: B is K x N (K = taps * C), either in
-  // panels of kNR columns (GEMM kernel) or as N rows of K (dot kernel); or,
-  // for the Winograd convolutions, the 16 transformed kernel matrices
-  // (simd_winograd.h) with the bias unpadded.
+  // Weights laid out for one GEMM per group: B is K x N (K = taps * C),
+  // either in panels of kNR columns (GEMM kernel) or as N rows of K (dot
+  // kernel), group after group (group_b floats and group_bias bias floats
+  // each); or, for the Winograd and depthwise convolutions, their own
+  // layouts (simd_winograd.h, simd_depthwise.h) with the bias unpadded.
   struct Packed {
     ParamsKey key;
     bool dot = false;
     std::vector<float> b;
     std::vector<float> bias;  // padded to whole panels (GEMM) or N (dot); empty: no bias
+    int64_t group_b = 0, group_bias = 0;
   };
 
  private:
@@ -87,6 +96,9 @@ class SimdBackend final : public Backend {
     ConvBackwardInput,
     WinogradForward,
     WinogradBackwardInput,
+    DepthwiseForward,
+    DepthwiseGather,
+    DepthwiseRotated,
     DenseForward,
     DenseBackwardInput
   };
@@ -94,21 +106,24 @@ class SimdBackend final : public Backend {
     PackKind kind;
     const float* weight;
     const float* bias;
-    std::array<int64_t, 4> dims;
+    std::array<int64_t, 5> dims;
     bool operator<(const PackId& o) const;
   };
   template <class Fill>
   const Packed& packed(const PackId& id, const ParamsKey& key, Fill fill);
 
   struct GemmShape {
-    int64_t rows = 0;   // M
-    int64_t cols = 0;   // N
-    int64_t taps = 1;   // row segments
-    int64_t depth = 0;  // C: floats per segment; K = taps * C
+    int64_t rows = 0;    // M
+    int64_t cols = 0;    // N, per group
+    int64_t taps = 1;    // row segments
+    int64_t depth = 0;   // C: floats per segment; K = taps * C
+    int64_t groups = 1;  // independent GEMMs over the same rows
   };
-  // out[m, n] = bias[n] + sum_k A[m, k] B[k, n], where row m of A is the
-  // concatenation of `taps` segments of `depth` floats: row_ptrs(m0, count,
-  // ptrs) writes the segment pointers of rows m0 .. m0 + count - 1, row by row.
+  // For each group g: out[m, g * N + n] = bias_g[n] + sum_k A_g[m, k] B_g[k, n]
+  // (out's rows are groups * N floats), where row m of A_g is the
+  // concatenation of `taps` segments of `depth` floats: row_ptrs(g, m0,
+  // count, ptrs) writes the segment pointers of rows m0 .. m0 + count - 1 of
+  // group g, row by row.
   template <class RowPtrs>
   void gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs);
   const float* zeros(int64_t count);
@@ -116,6 +131,7 @@ class SimdBackend final : public Backend {
   ThreadPool pool_;
   std::map<PackId, Packed> cache_;
   Packed scratch_;  // weights with an unknown key, packed on every call
+  std::vector<float> depthwise_scratch_;  // the expanded input (or its gradient) of a channel multiplier > 1
   std::vector<float> zeros_;
   int64_t pack_count_ = 0;
   ReferenceBackend reference_;

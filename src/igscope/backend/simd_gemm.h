@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "igscope/backend/simd.h"
 #include "igscope/backend/simd_vec.h"
@@ -133,6 +135,26 @@ inline void pack_bias(SimdBackend::Packed& p, int64_t N, const float* bias) {
   if (!bias) return;
   p.bias.assign(static_cast<size_t>(p.dot ? N : ceil_div(N, kNR) * kNR), 0.0f);
   std::copy(bias, bias + N, p.bias.begin());
+}
+
+// One GEMM per group, group after group: B_g[k, n] = value(g, k, n), bias_g
+// = bias + g * N (bias null: none).
+template <class Value>
+inline void pack_groups(SimdBackend::Packed& p, int64_t groups, int64_t K, int64_t N, int64_t depth, Value value,
+                        const float* bias) {
+  SimdBackend::Packed one;
+  std::vector<float> b, biases;
+  for (int64_t g = 0; g < groups; ++g) {
+    pack_b(one, K, N, depth, [&](int64_t k, int64_t n) { return value(g, k, n); });
+    pack_bias(one, N, bias ? bias + g * N : nullptr);
+    b.insert(b.end(), one.b.begin(), one.b.end());
+    biases.insert(biases.end(), one.bias.begin(), one.bias.end());
+  }
+  p.dot = one.dot;
+  p.b = std::move(b);
+  p.bias = std::move(biases);
+  p.group_b = static_cast<int64_t>(one.b.size());
+  p.group_bias = static_cast<int64_t>(one.bias.size());
 }
 
 }  // namespace igscope::simd

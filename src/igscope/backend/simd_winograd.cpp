@@ -98,8 +98,8 @@ inline void transform_output(const Vec m[kPositions], Vec y[4]) {
 bool applies(const Conv2dGeometry& g, bool backward_input) {
   const int64_t channels_in = backward_input ? g.out_c : g.in_c;
   const int64_t channels_out = backward_input ? g.in_c : g.out_c;
-  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 1 &&
-         g.pad_w == 1 && channels_in % kLanes == 0 && channels_out % kLanes == 0;
+  return g.groups == 1 && !g.dilated() && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_h == 1 && g.pad_w == 1 && channels_in % kLanes == 0 && channels_out % kLanes == 0;
 }
 
 void pack_forward(const Conv2dGeometry& g, const float* weight, std::vector<float>& u) {

@@ -24,8 +24,8 @@
 namespace igscope::winograd {
 
 // Whether a convolution with this geometry runs as F(2x2, 3x3): a 3x3
-// kernel, stride 1, pad 1, and in/out channel counts that fill whole SIMD
-// vectors. `backward_input`: the transposed direction (in and out swap).
+// kernel, stride 1, pad 1, no groups and no dilation, and in/out channel
+// counts that fill whole SIMD vectors. `backward_input`: the transposed direction (in and out swap).
 bool applies(const Conv2dGeometry& g, bool backward_input);
 
 // The kernels in Winograd space, U, for the 16 GEMMs: position p

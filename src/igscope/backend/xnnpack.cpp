@@ -87,27 +87,38 @@ xnn_operator* XnnpackBackend::get(const OpId& id, const ParamsKey& key, bool has
 
 void XnnpackBackend::run(xnn_operator* op, const char* what) { check(xnn_run_operator(op, pool_), what); }
 
+namespace {
+// What a convolution operator is made for, beyond its weights.
+std::array<int64_t, 9> conv_dims(const Conv2dGeometry& g) {
+  return {g.out_c,
+          g.in_c,
+          g.kernel_h,
+          g.kernel_w,
+          g.stride_h * 65536 + g.stride_w,
+          g.pad_h * 65536 + g.pad_w,
+          g.groups,
+          g.dilation_h * 65536 + g.dilation_w,
+          0};
+}
+}  // namespace
+
 void XnnpackBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const float* weight, const float* bias,
                                     float* out, const ParamsKey& key) {
   check_conv2d_geometry(g, "conv2d_forward");
   if (g.batch == 0) return;
-  const int64_t taps = g.kernel_h * g.kernel_w;
-  xnn_operator* op = get(
-      {Kind::ConvForward, weight, bias, {g.out_c, g.in_c, g.kernel_h, g.kernel_w, g.stride_h * 65536 + g.stride_w,
-                                         g.pad_h * 65536 + g.pad_w}},
-      key, true, [&](xnn_operator** created) {
-        // XNNPACK takes [out, kh, kw, in]; PyTorch's is [out, in, kh, kw].
-        std::vector<float> ohwi(u(g.out_c * taps * g.in_c));
-        for (int64_t o = 0; o < g.out_c; ++o)
-          for (int64_t i = 0; i < g.in_c; ++i)
-            for (int64_t t = 0; t < taps; ++t)
-              ohwi[u((o * taps + t) * g.in_c + i)] = weight[(o * g.in_c + i) * taps + t];
-        check(xnn_create_convolution2d_nhwc_f32(u32(g.pad_h), u32(g.pad_w), u32(g.pad_h), u32(g.pad_w),
-                                                u32(g.kernel_h), u32(g.kernel_w), u32(g.stride_h), u32(g.stride_w),
-                                                1, 1, 1, u(g.in_c), u(g.out_c), u(g.in_c), u(g.out_c), ohwi.data(),
-                                                bias, -kInf, kInf, 0, created),
-              "create convolution");
-      });
+  const int64_t taps = g.kernel_h * g.kernel_w, gi = g.group_in_c();
+  xnn_operator* op = get({Kind::ConvForward, weight, bias, conv_dims(g)}, key, true, [&](xnn_operator** created) {
+    // XNNPACK takes [out, kh, kw, in / groups]; PyTorch's is [out, in / groups, kh, kw].
+    std::vector<float> ohwi(u(g.out_c * taps * gi));
+    for (int64_t o = 0; o < g.out_c; ++o)
+      for (int64_t i = 0; i < gi; ++i)
+        for (int64_t t = 0; t < taps; ++t) ohwi[u((o * taps + t) * gi + i)] = weight[(o * gi + i) * taps + t];
+    check(xnn_create_convolution2d_nhwc_f32(u32(g.pad_h), u32(g.pad_w), u32(g.pad_h), u32(g.pad_w), u32(g.kernel_h),
+                                            u32(g.kernel_w), u32(g.stride_h), u32(g.stride_w), u32(g.dilation_h),
+                                            u32(g.dilation_w), u32(g.groups), u(gi), u(g.group_out_c()), u(g.in_c),
+                                            u(g.out_c), ohwi.data(), bias, -kInf, kInf, 0, created),
+          "create convolution");
+  });
   check(xnn_setup_convolution2d_nhwc_f32(op, u(g.batch), u(g.in_h), u(g.in_w), in, out, pool_), "setup convolution");
   run(op, "convolution");
 }
@@ -117,27 +128,84 @@ void XnnpackBackend::conv2d_backward_input(const Conv2dGeometry& g, const float*
   check_conv2d_geometry(g, "conv2d_backward_input");
   if (g.batch == 0) return;
   const int64_t taps = g.kernel_h * g.kernel_w, oh = g.out_h(), ow = g.out_w();
-  xnn_operator* op = get(
-      {Kind::ConvBackwardInput, weight, nullptr,
-       {g.out_c, g.in_c, g.kernel_h, g.kernel_w, g.stride_h * 65536 + g.stride_w, g.pad_h * 65536 + g.pad_w}},
-      key, true, [&](xnn_operator** created) {
-        // The deconvolution maps out_c channels to in_c: kernel [in, kh, kw, out].
-        std::vector<float> ihwo(u(g.in_c * taps * g.out_c));
-        for (int64_t o = 0; o < g.out_c; ++o)
-          for (int64_t i = 0; i < g.in_c; ++i)
-            for (int64_t t = 0; t < taps; ++t)
-              ihwo[u((i * taps + t) * g.out_c + o)] = weight[(o * g.in_c + i) * taps + t];
-        check(xnn_create_deconvolution2d_nhwc_f32(u32(g.pad_h), u32(g.pad_w), u32(g.pad_h), u32(g.pad_w),
-                                                  u32(g.kernel_h), u32(g.kernel_w), u32(g.stride_h),
-                                                  u32(g.stride_w), 1, 1, 1, u(g.out_c), u(g.in_c), u(g.out_c),
-                                                  u(g.in_c), ihwo.data(), nullptr, -kInf, kInf, 0, created),
-              "create deconvolution");
-      });
-  // The transposed convolution's natural output is stride * (oh - 1) + kernel
-  // - 2 pad rows; the input rows a strided convolution never read come back
-  // as the adjustment (always < stride).
-  const int64_t adjust_h = g.in_h - (g.stride_h * (oh - 1) + g.kernel_h - 2 * g.pad_h);
-  const int64_t adjust_w = g.in_w - (g.stride_w * (ow - 1) + g.kernel_w - 2 * g.pad_w);
+  const int64_t gi = g.group_in_c(), go = g.group_out_c();
+  const int64_t pad_h = g.dilation_h * (g.kernel_h - 1) - g.pad_h, pad_w = g.dilation_w * (g.kernel_w - 1) - g.pad_w;
+  if (g.groups > 1 && pad_h >= 0 && pad_w >= 0) {
+    // A grouped convolution's input gradient is a stride-1 convolution, with
+    // the same groups, of dout spread out by the stride (stride - 1 zeros
+    // between its pixels), each group's kernels rotated by 180 degrees and
+    // their in and out channels swapped, padded by dilation * (kernel - 1) -
+    // pad (more at the bottom and right where the stride dropped input rows):
+    // XNNPACK's fast depthwise kernels where the layer is depthwise, which
+    // its grouped deconvolution is not (40 times slower on MobileNet's
+    // strided depthwise layers). Strided, it multiplies stride^2 times as
+    // many zeros as it needs.
+    const int64_t spread_h = g.stride_h * (oh - 1) + 1, spread_w = g.stride_w * (ow - 1) + 1;
+    const int64_t bottom = g.in_h - spread_h - pad_h + g.extent_h() - 1;
+    const int64_t right = g.in_w - spread_w - pad_w + g.extent_w() - 1;
+    std::array<int64_t, 9> dims = conv_dims(g);
+    dims[8] = g.in_h * 65536 + g.in_w;  // the bottom and right padding depend on the input size
+    xnn_operator* op = get({Kind::ConvBackwardInputRotated, weight, nullptr, dims}, key, true,
+                           [&](xnn_operator** created) {
+                             // [groups * gi, kh, kw, go]
+                             std::vector<float> rotated(u(g.in_c * taps * go));
+                             for (int64_t grp = 0; grp < g.groups; ++grp)
+                               for (int64_t i = 0; i < gi; ++i)
+                                 for (int64_t t = 0; t < taps; ++t)
+                                   for (int64_t o = 0; o < go; ++o)
+                                     rotated[u(((grp * gi + i) * taps + t) * go + o)] =
+                                         weight[((grp * go + o) * gi + i) * taps + (taps - 1 - t)];
+                             check(xnn_create_convolution2d_nhwc_f32(
+                                       u32(pad_h), u32(right), u32(bottom), u32(pad_w), u32(g.kernel_h),
+                                       u32(g.kernel_w), 1, 1, u32(g.dilation_h), u32(g.dilation_w), u32(g.groups),
+                                       u(go), u(gi), u(g.out_c), u(g.in_c), rotated.data(), nullptr, -kInf, kInf, 0,
+                                       created),
+                                   "create convolution (input gradient)");
+                           });
+    const float* src = dout;
+    if (g.stride_h > 1 || g.stride_w > 1) {
+      // XNNPACK may read up to XNN_EXTRA_BYTES past the end of its input.
+      spread_.assign(u(g.batch * spread_h * spread_w * g.out_c) + XNN_EXTRA_BYTES / sizeof(float), 0.0f);
+      float* dst = spread_.data();
+      pthreadpool_parallelize_1d(
+          pool_,
+          [&](size_t row) {
+            const int64_t n = static_cast<int64_t>(row) / oh, oy = static_cast<int64_t>(row) % oh;
+            for (int64_t ox = 0; ox < ow; ++ox)
+              std::copy_n(dout + ((n * oh + oy) * ow + ox) * g.out_c, g.out_c,
+                          dst + ((n * spread_h + oy * g.stride_h) * spread_w + ox * g.stride_w) * g.out_c);
+          },
+          u(g.batch * oh));
+      src = dst;
+    }
+    check(xnn_setup_convolution2d_nhwc_f32(op, u(g.batch), u(spread_h), u(spread_w), src, din, pool_),
+          "setup convolution (input gradient)");
+    run(op, "convolution (input gradient)");
+    return;
+  }
+  xnn_operator* op = get({Kind::ConvBackwardInput, weight, nullptr, conv_dims(g)}, key, true,
+                         [&](xnn_operator** created) {
+                           // The deconvolution maps out_c channels to in_c, group by group:
+                           // kernel [groups * gi, kh, kw, go].
+                           std::vector<float> ihwo(u(g.in_c * taps * go));
+                           for (int64_t grp = 0; grp < g.groups; ++grp)
+                             for (int64_t o = 0; o < go; ++o)
+                               for (int64_t i = 0; i < gi; ++i)
+                                 for (int64_t t = 0; t < taps; ++t)
+                                   ihwo[u(((grp * gi + i) * taps + t) * go + o)] =
+                                       weight[((grp * go + o) * gi + i) * taps + t];
+                           check(xnn_create_deconvolution2d_nhwc_f32(
+                                     u32(g.pad_h), u32(g.pad_w), u32(g.pad_h), u32(g.pad_w), u32(g.kernel_h),
+                                     u32(g.kernel_w), u32(g.stride_h), u32(g.stride_w), u32(g.dilation_h),
+                                     u32(g.dilation_w), u32(g.groups), u(go), u(gi), u(g.out_c), u(g.in_c),
+                                     ihwo.data(), nullptr, -kInf, kInf, 0, created),
+                                 "create deconvolution");
+                         });
+  // The transposed convolution's natural output is stride * (oh - 1) +
+  // dilated kernel - 2 pad rows; the input rows a strided convolution never
+  // read come back as the adjustment (always < stride).
+  const int64_t adjust_h = g.in_h - (g.stride_h * (oh - 1) + g.extent_h() - 2 * g.pad_h);
+  const int64_t adjust_w = g.in_w - (g.stride_w * (ow - 1) + g.extent_w() - 2 * g.pad_w);
   check(xnn_setup_deconvolution2d_nhwc_f32(op, u(g.batch), u(oh), u(ow), u32(adjust_h), u32(adjust_w), dout, din,
                                            pool_),
         "setup deconvolution");
@@ -149,7 +217,7 @@ void XnnpackBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, c
   check_dense_sizes(batch, in_f, out_f, "dense_forward");
   if (batch == 0) return;
   xnn_operator* op =
-      get({Kind::DenseForward, weight, bias, {out_f, in_f, 0, 0, 0, 0}}, key, true, [&](xnn_operator** created) {
+      get({Kind::DenseForward, weight, bias, {out_f, in_f}}, key, true, [&](xnn_operator** created) {
         check(xnn_create_fully_connected_nc_f32(u(in_f), u(out_f), u(in_f), u(out_f), weight, bias, -kInf, kInf, 0,
                                                 created),
               "create fully connected");
@@ -164,7 +232,7 @@ void XnnpackBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t o
   if (batch == 0) return;
   // dx = dy w: a fully connected layer from out_f to in_f whose weights,
   // [out_f, in_f], are the transpose of the layout XNNPACK expects.
-  xnn_operator* op = get({Kind::DenseBackwardInput, weight, nullptr, {out_f, in_f, 0, 0, 0, 0}}, key, true,
+  xnn_operator* op = get({Kind::DenseBackwardInput, weight, nullptr, {out_f, in_f}}, key, true,
                          [&](xnn_operator** created) {
                            check(xnn_create_fully_connected_nc_f32(u(out_f), u(in_f), u(out_f), u(in_f), weight,
                                                                    nullptr, -kInf, kInf,
@@ -192,7 +260,7 @@ void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in,
     return;
   }
   const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
-  xnn_operator* op = get({Kind::ArgmaxPool, nullptr, nullptr, {C, g.kernel_h, g.kernel_w, 0, 0, 0}}, {}, false,
+  xnn_operator* op = get({Kind::ArgmaxPool, nullptr, nullptr, {C, g.kernel_h, g.kernel_w}}, {}, false,
                          [&](xnn_operator** created) {
                            check(xnn_create_argmax_pooling2d_nhwc_f32(0, 0, 0, 0, u32(g.kernel_h), u32(g.kernel_w),
                                                                       u(C), u(C), u(C), 0, created),
@@ -256,7 +324,7 @@ void XnnpackBackend::maxpool2d_backward(const Pool2dGeometry& g, const float* do
 
 void XnnpackBackend::relu_forward(int64_t count, const float* in, float* out) {
   if (count <= 0) return;
-  xnn_operator* op = get({Kind::Clamp, nullptr, nullptr, {0, 0, 0, 0, 0, 0}}, {}, false, [&](xnn_operator** created) {
+  xnn_operator* op = get({Kind::Clamp, nullptr, nullptr, {}}, {}, false, [&](xnn_operator** created) {
     check(xnn_create_clamp_nc_f32(1, 1, 1, 0.0f, kInf, 0, created), "create clamp");
   });
   check(xnn_setup_clamp_nc_f32(op, u(count), in, out, pool_), "setup clamp");

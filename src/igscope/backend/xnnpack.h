@@ -2,10 +2,14 @@
 // Native backend on XNNPACK (Debian's early-2022 snapshot, its operator API:
 // create once, setup per call, run), with a pthreadpool sized to `threads`.
 //
-//   conv2d forward          convolution2d_nhwc (weights re-laid-out to [out, kh, kw, in])
-//   conv2d input gradient   deconvolution2d_nhwc with the weights as [in, kh, kw, out]
+//   conv2d forward          convolution2d_nhwc (weights re-laid-out to [out, kh, kw, in / groups]),
+//                           its groups and dilation as they are
+//   conv2d input gradient   deconvolution2d_nhwc with the weights as [in, kh, kw, out / groups]
 //                           (the transposed convolution; the output adjustment
-//                           recovers input sizes a strided convolution dropped)
+//                           recovers input sizes a strided convolution dropped);
+//                           grouped (depthwise) ones: convolution2d_nhwc of dout
+//                           spread out by the stride, with each group's kernels
+//                           rotated and transposed
 //   dense forward           fully_connected_nc
 //   dense input gradient    fully_connected_nc with XNN_FLAG_TRANSPOSE_WEIGHTS
 //   max-pool forward        argmax_pooling2d_nhwc when the stride equals the
@@ -70,12 +74,20 @@ class XnnpackBackend final : public Backend {
     void operator()(xnn_operator* op) const;
   };
   using Operator = std::unique_ptr<xnn_operator, OperatorDeleter>;
-  enum class Kind { ConvForward, ConvBackwardInput, DenseForward, DenseBackwardInput, ArgmaxPool, Clamp };
+  enum class Kind {
+    ConvForward,
+    ConvBackwardInput,
+    ConvBackwardInputRotated,
+    DenseForward,
+    DenseBackwardInput,
+    ArgmaxPool,
+    Clamp
+  };
   struct OpId {
     Kind kind;
     const float* weight;
     const float* bias;
-    std::array<int64_t, 6> dims;
+    std::array<int64_t, 9> dims;
     bool operator<(const OpId& o) const {
       return std::tie(kind, weight, bias, dims) < std::tie(o.kind, o.weight, o.bias, o.dims);
     }
@@ -95,6 +107,7 @@ class XnnpackBackend final : public Backend {
   std::map<OpId, Cached> cache_;
   Operator uncached_;  // an operator for weights with an unknown key, replaced on every call
   std::vector<uint32_t> window_index_;  // argmax pooling's per-window indices
+  std::vector<float> spread_;           // a strided grouped convolution's dout, spread out by the stride
   int64_t create_count_ = 0;
   ReferenceBackend reference_;
 };
