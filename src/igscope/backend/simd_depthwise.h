@@ -6,12 +6,13 @@
 //
 // The kernel is one convolution of multiplier 1 over C channels (a "plane"):
 // each output vector of kLanes channels is the bias plus one multiply-add per
-// tap. Rows whose window lies inside the image take the inner loop, with a
-// 3x3 kernel's nine weight vectors held in registers for the whole row; the
-// border pixels list their in-image taps. A channel count that is not a
-// multiple of kLanes ends with a vector overlapping the one before (the same
-// values written twice, by the same task); fewer than kLanes channels run as
-// scalars.
+// tap, one task per output row, pixel after pixel and all channels of a
+// pixel in order (the order the hardware prefetchers follow). Pixels whose
+// window lies inside the image take the inner loop (a 3x3 kernel fully
+// unrolled); the border pixels list their in-image taps. A channel count
+// that is not a multiple of kLanes ends with a vector overlapping the one
+// before (the same values written twice, by the same task); fewer than
+// kLanes channels run as scalars.
 //
 // A channel multiplier M > 1 expands the input to out_c channels first
 // (channel o reads input channel o / M), so the plane runs over out_c.
