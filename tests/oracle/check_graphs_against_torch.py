@@ -6,13 +6,14 @@ squeeze-and-excitation and hardswish) get random weights and batch-norm
 statistics in PyTorch, are written from the state_dict in the layout
 igscope's loader reads, read back on their own by torch_model.py
 (load_state_dict(strict=True) into a module tree at the node ids) and
-evaluated in float64; igscope (dump_model_outputs, reference backend) must
-give the same logits and input gradients of a chosen logit within 1e-4 of
-the largest magnitude of each.
+evaluated in float64; igscope (dump_model_outputs, on every CPU backend it
+offers) must give the same logits and input gradients of a chosen logit
+within 1e-4 of the largest magnitude of each.
 
-The only decisions in these graphs are the ReLUs' and ReLU6's (no max-pool):
-inputs are smooth random images, and a batch is redrawn while any
-pre-activation lies within 2e-5 of a kink (0, or 6 for relu6), relative to
+The only decisions in these graphs are the kinks of relu, relu6 (0 and 6),
+hardswish and hardsigmoid (-3 and 3); there is no max-pool. Inputs are
+smooth random images, and a batch is redrawn while any
+pre-activation lies within 2e-5 of a kink, relative to
 the largest magnitude at that node, where float32 rounding (about 1e-6 of
 it) could flip the decision; the script says how many batches it redrew.
 """
@@ -82,7 +83,37 @@ def inception_style(rng):
     return {"name": "inception_style", "input": [9, 9, 2], "output": "fc", "nodes": nodes}
 
 
-CASES = {"resnet_style": resnet_style, "inception_style": inception_style}
+def mobilenet_style(rng):
+    """Two MobileNetV3-style inverted residual blocks: a 1x1 expansion with
+    relu6, a depthwise 3x3 (the second with stride 2, a channel multiplier of
+    2 and dilation 2), squeeze-and-excitation (global average pooling, 1x1
+    convolutions, hardsigmoid, a broadcast mul), a 1x1 projection, hardswish,
+    and an identity shortcut around the first block."""
+    c, e = int(rng.integers(4, 7)), int(rng.integers(8, 13))
+    nodes = [conv("stem", "input", c, 3), unary("stem_bn", "batchnorm", "stem"), unary("stem_act", "hardswish", "stem_bn"),
+             conv("b1.expand", "stem_act", e, 1), unary("b1.expand_bn", "batchnorm", "b1.expand"),
+             unary("b1.expand_act", "relu6", "b1.expand_bn"),
+             conv("b1.dw", "b1.expand_act", e, 3, groups=e), unary("b1.dw_bn", "batchnorm", "b1.dw"),
+             unary("b1.dw_act", "relu6", "b1.dw_bn"),
+             unary("b1.se.pool", "global_avgpool", "b1.dw_act"), conv("b1.se.fc1", "b1.se.pool", 3, 1),
+             unary("b1.se.act", "relu", "b1.se.fc1"), conv("b1.se.fc2", "b1.se.act", e, 1),
+             unary("b1.se.gate", "hardsigmoid", "b1.se.fc2"),
+             {"id": "b1.se.scale", "type": "mul", "inputs": ["b1.dw_act", "b1.se.gate"]},
+             conv("b1.project", "b1.se.scale", c, 1), unary("b1.project_bn", "batchnorm", "b1.project"),
+             {"id": "b1.add", "type": "add", "inputs": ["b1.project_bn", "stem_act"]},
+             conv("b2.dw", "b1.add", 2 * c, 3, stride=2, padding=2, groups=c, dilation=2),
+             unary("b2.dw_bn", "batchnorm", "b2.dw"), unary("b2.dw_act", "hardswish", "b2.dw_bn"),
+             conv("b2.project", "b2.dw_act", 8, 1), unary("b2.project_bn", "batchnorm", "b2.project"),
+             unary("pool", "global_avgpool", "b2.project_bn"), unary("flatten", "flatten", "pool"),
+             {"id": "fc", "type": "dense", "inputs": ["flatten"], "out_features": 5}]
+    return {"name": "mobilenet_style", "input": [11, 11, 3], "output": "fc", "nodes": nodes}
+
+
+CASES = {"resnet_style": resnet_style, "inception_style": inception_style, "mobilenet_style": mobilenet_style}
+
+# The kinks of the piecewise activations: decisions float32 rounding may flip.
+KINKS = {torch.nn.ReLU: [0.0], torch.nn.ReLU6: [0.0, 6.0], torch.nn.Hardswish: [-3.0, 3.0],
+         torch.nn.Hardsigmoid: [-3.0, 3.0]}
 
 
 def randomize_statistics(model, gen):
@@ -110,25 +141,24 @@ def smooth_images(rng, n, h, w, c):
 
 
 def kink_margin(model, x):
-    """The closest any ReLU / ReLU6 input comes to a kink, relative to the
-    largest magnitude at its node."""
+    """The closest any piecewise activation's input comes to one of its
+    kinks, relative to the largest magnitude at its node."""
     inputs = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: inputs.append((type(mod).__name__, inp[0].detach())))
-             for m in model.modules() if isinstance(m, (torch.nn.ReLU, torch.nn.ReLU6))]
+    hooks = [m.register_forward_hook(lambda mod, inp, out: inputs.append((type(mod), inp[0].detach())))
+             for m in model.modules() if type(m) in KINKS]
     with torch.no_grad():
         model(x)
     for h in hooks:
         h.remove()
     margin = np.inf
-    for name, z in inputs:
+    for kind, z in inputs:
         scale = z.abs().max().item()
-        kinks = [0.0, 6.0] if name == "ReLU6" else [0.0]
-        for k in kinks:
+        for k in KINKS[kind]:
             margin = min(margin, (z - k).abs().min().item() / scale)
     return margin
 
 
-def check_case(name, arch, args, rng, gen):
+def check_case(name, arch, args, rng, gen, backends):
     model = GraphNet(arch)
     randomize_statistics(model, gen)
     path = os.path.join(args.workdir, f"{name}.safetensors")
@@ -155,20 +185,22 @@ def check_case(name, arch, args, rng, gen):
 
     input_path = os.path.join(args.workdir, f"{name}_input.f32")
     x.astype("<f4").tofile(input_path)
-    out_path = os.path.join(args.workdir, f"{name}_igscope.json")
-    subprocess.run([args.dump, path, input_path, str(batch), ",".join(map(str, targets)), out_path], check=True)
-    got = json.load(open(out_path))
     ok = True
     print(f"{name}: {len(arch['nodes'])} nodes; smallest distance to a kink {margin:.2e} of the node's largest "
           f"value ({redrawn} batch(es) redrawn)")
-    for what, want, have in [("logits", want_logits, got["logits"]), ("input gradient", want_grad, got["grad"])]:
-        have = np.asarray(have, dtype=np.float64).reshape(want.shape)
-        scale = np.abs(want).max()
-        err = np.abs(have - want).max() / scale
-        good = err <= TOLERANCE
-        ok &= good
-        print(f"  {what}: max |igscope - torch| = {err:.2e} of the largest magnitude {scale:.3g} "
-              f"({'ok' if good else 'FAIL'}, tolerance {TOLERANCE:g})")
+    for backend in backends:
+        out_path = os.path.join(args.workdir, f"{name}_{backend}.json")
+        subprocess.run([args.dump, path, input_path, str(batch), ",".join(map(str, targets)), out_path, backend],
+                       check=True)
+        got = json.load(open(out_path))
+        for what, want, have in [("logits", want_logits, got["logits"]), ("input gradient", want_grad, got["grad"])]:
+            have = np.asarray(have, dtype=np.float64).reshape(want.shape)
+            scale = np.abs(want).max()
+            err = np.abs(have - want).max() / scale
+            good = err <= TOLERANCE
+            ok &= good
+            print(f"  {backend:9s} {what}: max |igscope - torch| = {err:.2e} of the largest magnitude {scale:.3g} "
+                  f"({'ok' if good else 'FAIL'}, tolerance {TOLERANCE:g})")
     return ok
 
 
@@ -183,10 +215,12 @@ def main():
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
+    listed = subprocess.run([args.dump, "--backends"], check=True, capture_output=True, text=True).stdout
+    backends = [b.strip() for b in listed.split(",") if b.strip() and b.strip() != "cuda"]
     ok = True
     for name, make in CASES.items():
         for r in range(args.repeats):
-            ok &= check_case(f"{name}_{r}", make(rng), args, rng, gen)
+            ok &= check_case(f"{name}_{r}", make(rng), args, rng, gen, backends)
     sys.exit(0 if ok else 1)
 
 
