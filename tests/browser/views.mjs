@@ -176,6 +176,68 @@ async function layerChecks(page, { root, cli, tmp, check }) {
   await pageSettled(page);
 }
 
+// The ResNet (a graph model): the page's IG map equals igscope attribute,
+// the layer view draws the graph, shows completeness at a cut and says it
+// does not apply at a node that paths bypass.
+const GRAPH_MODEL = 'fashion_resnet.safetensors';
+
+async function graphChecks(page, { root, cli, tmp, check }) {
+  const file = path.join(root, 'model_weights', GRAPH_MODEL);
+  const info = JSON.parse(execFileSync(cli, ['info', file, '--json'], { encoding: 'utf8' }));
+  await switchModel(page, GRAPH_MODEL);
+  await pageSettled(page);
+  const index = Number(await page.evaluate(() => document.getElementById('input-caption').dataset.index));
+  const result = await page.evaluate(() => window.igscope.result());
+  const native = runNative(
+    cli,
+    ['attribute', '--model', file, '--input', `test:${index}`, '--method', 'ig', '--baseline', 'black', '--steps', '32',
+      '--quadrature', 'gausslegendre', '--output', 'logit', '--target', String(result.target)],
+    path.join(tmp, 'resnet-attribute.json'),
+  );
+  const d = relativeDiff(result.attributions.flat(), native.attributions.flat());
+  check(
+    `${GRAPH_MODEL} computes in the page: its IG map equals igscope attribute (test image ${index})`,
+    result.steps === 32 && d <= TOLERANCE && Math.abs(result.gap - native.gap) <= 1e-4 * Math.abs(native.f_input - native.f_baseline),
+    `relative difference ${d.toExponential(2)}, gap ${result.gap.toExponential(2)} vs ${native.gap.toExponential(2)}`,
+  );
+  const drawn = await page.evaluate(() => document.querySelectorAll('[data-testid=layer-graph] [data-testid^=graph-node-]').length);
+  check('the layer view draws every node of the graph', drawn === info.layers.length, `${drawn} of ${info.layers.length}`);
+  const byId = (id) => info.layers.findIndex((l) => l.id === id);
+  for (const [id, cut] of [['layer2.0.relu2', true], ['layer2.0.conv1', false]]) {
+    const k = byId(id);
+    await page.click(`[data-testid=graph-node-${k}]`);
+    await viewSettled(page, 'layer-view');
+    const shown = await page.evaluate(() => ({
+      result: window.igscope.conductance(),
+      cut: document.querySelector('[data-testid=layer-cut]').textContent,
+      gap: document.querySelector('[data-testid=layer-gap]').textContent,
+      select: document.querySelector('[data-testid=layer-select]').value,
+    }));
+    const nativeC = runNative(
+      cli,
+      ['conductance', '--model', file, '--input', `test:${index}`, '--layer', id, '--target', String(result.target),
+        '--baseline', 'black', '--steps', '32', '--quadrature', 'gausslegendre'],
+      path.join(tmp, `resnet-conductance-${k}.json`),
+    );
+    const dc = relativeDiff(shown.result.channels, nativeC.channels);
+    const span = nativeC.f_input - nativeC.f_baseline;
+    if (cut) {
+      check(
+        `layer view at the cut ${id}: conductance equals igscope conductance and completeness holds (gap under 1%)`,
+        shown.select === String(k) && shown.result.cut && shown.cut === 'yes' && dc <= TOLERANCE && Math.abs(shown.result.gap) <= 0.01 * Math.abs(span),
+        `relative difference ${dc.toExponential(2)}, gap ${shown.result.gap.toExponential(2)} of ${span.toFixed(3)}`,
+      );
+    } else {
+      check(
+        `layer view at ${id}, inside a residual block: says completeness does not apply, conductance equals igscope's`,
+        !shown.result.cut && nativeC.cut === false && shown.cut.startsWith('no') && /does not apply/.test(shown.gap) && dc <= TOLERANCE,
+        `${shown.cut}; ${shown.gap}; relative difference ${dc.toExponential(2)}`,
+      );
+    }
+  }
+  await switchModel(page, MODEL);
+}
+
 async function datasetChecks(page, { root, check }) {
   const file = path.join(root, 'build-web/public/data/classmaps/classmaps.json');
   const maps = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -308,6 +370,7 @@ export async function viewsTests({ browser, url, plainUrl, root, cli, tmp, check
   await pageSettled(page);
   const env = { root, cli, tmp, check };
   await layerChecks(page, env);
+  if (fs.existsSync(path.join(root, 'model_weights', GRAPH_MODEL))) await graphChecks(page, env);
   await datasetChecks(page, env);
   await tabularChecks(page, env);
   check('the views show no error message', await page.locator('[role=alert]').isHidden());

@@ -24,6 +24,7 @@ class MergeLayer : public Layer {
   virtual size_t min_inputs() const { return 2; }
   virtual bool exact_inputs() const { return false; }
 
+  using Layer::multiply_adds;
   virtual Shape output_shape(const std::vector<Shape>& in) const = 0;
   virtual int64_t multiply_adds(const std::vector<Shape>& /*in*/) const { return 0; }
   virtual Tensor forward(std::vector<Tensor> in, Backend& backend, Mode mode) = 0;
@@ -45,6 +46,7 @@ class Add final : public MergeLayer {
  public:
   using MergeLayer::forward;
   using MergeLayer::forward_tangent;
+  using MergeLayer::multiply_adds;
   using MergeLayer::output_shape;
   std::string type() const override { return "add"; }
   nlohmann::json to_json() const override { return {{"type", type()}}; }
@@ -62,6 +64,7 @@ class Concat final : public MergeLayer {
  public:
   using MergeLayer::forward;
   using MergeLayer::forward_tangent;
+  using MergeLayer::multiply_adds;
   using MergeLayer::output_shape;
   std::string type() const override { return "concat"; }
   nlohmann::json to_json() const override { return {{"type", type()}}; }
@@ -79,6 +82,7 @@ class Mul final : public MergeLayer {
  public:
   using MergeLayer::forward;
   using MergeLayer::forward_tangent;
+  using MergeLayer::multiply_adds;
   using MergeLayer::output_shape;
   std::string type() const override { return "mul"; }
   nlohmann::json to_json() const override { return {{"type", type()}}; }
