@@ -13,8 +13,8 @@
 #include "igscope/layers/dense.h"
 #include "igscope/layers/dropout.h"
 #include "igscope/layers/flatten.h"
-#include "igscope/layers/maxpool2d.h"
 #include "igscope/layers/merge.h"
+#include "igscope/layers/pooling.h"
 #include "igscope/layers/relu.h"
 #include "igscope/layers/smelu.h"
 #include "igscope/layers/softmax.h"
@@ -68,12 +68,7 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
       return std::make_unique<Conv2d>(in[3], positive_int(spec["out_channels"], where + " out_channels"),
                                       k.first, k.second, s.first, s.second, p.first, p.second);
     }
-    if (type == "maxpool2d") {
-      if (!image) arch_error(where + " (maxpool2d) needs image input, got " + shape_to_string(in));
-      const auto k = int_pair(spec, "kernel", {-1, -1}, where);
-      const auto s = int_pair(spec, "stride", k, where);
-      return std::make_unique<MaxPool2d>(k.first, k.second, s.first, s.second);
-    }
+    if (is_pooling_type(type)) return make_pooling_layer(spec, in);
     if (type == "dense") {
       if (in.size() != 2) arch_error(where + " (dense) needs flat input; add a flatten layer before it");
       if (!spec.contains("out_features")) arch_error(where + " (dense): missing 'out_features'");
@@ -108,9 +103,9 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
     arch_error(where + ": " + e.what());
   }
   arch_error(where + ": unknown layer type '" + type +
-             "' (known: conv2d, maxpool2d, dense, relu, smelu, sigmoid, tanh, gelu, silu, leaky_relu, relu6, "
-             "hardswish, hardsigmoid, batchnorm, dropout, flatten, softmax, log_softmax; in the graph form also add, "
-             "concat, mul)");
+             "' (known: conv2d, maxpool2d, avgpool2d, global_avgpool, dense, relu, smelu, sigmoid, tanh, gelu, silu, "
+             "leaky_relu, relu6, hardswish, hardsigmoid, batchnorm, dropout, flatten, softmax, log_softmax; in the "
+             "graph form also add, concat, mul)");
 }
 
 // "conv2d kernel=3x3 out_channels=32 padding=1x1 stride=1x1"

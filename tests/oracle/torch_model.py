@@ -85,6 +85,13 @@ def pair(v):
     return tuple(v) if isinstance(v, list) else (v, v)
 
 
+def avg_pool(spec):
+    """nn.AvgPool2d for an avgpool2d entry (igscope's defaults are PyTorch's)."""
+    return nn.AvgPool2d(pair(spec["kernel"]), stride=pair(spec.get("stride", spec["kernel"])),
+                        padding=pair(spec.get("padding", 0)), ceil_mode=spec.get("ceil_mode", False),
+                        count_include_pad=spec.get("count_include_pad", True))
+
+
 def build_sequential(arch):
     """nn.Sequential from igscope architecture JSON (same layer indices)."""
     shape = list(arch["input"])  # [H, W, C] or [F]
@@ -106,7 +113,12 @@ def build_sequential(arch):
             channels = spec["out_channels"]
         elif t == "maxpool2d":
             k = pair(spec["kernel"])
-            layers.append(nn.MaxPool2d(k, stride=pair(spec.get("stride", spec["kernel"]))))
+            layers.append(nn.MaxPool2d(k, stride=pair(spec.get("stride", spec["kernel"])),
+                                       padding=pair(spec.get("padding", 0)), ceil_mode=spec.get("ceil_mode", False)))
+        elif t == "avgpool2d":
+            layers.append(avg_pool(spec))
+        elif t == "global_avgpool":
+            layers.append(nn.AdaptiveAvgPool2d(1))
         elif t == "relu":
             layers.append(nn.ReLU())
         elif t == "smelu":

@@ -1,6 +1,7 @@
 #include "igscope/backend/backend.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "igscope/backend/reference.h"
 #include "igscope/backend/simd.h"
@@ -34,6 +35,58 @@ void Backend::smelu_backward(int64_t count, double beta, const float* in, const 
   for (int64_t i = 0; i < count; ++i) din[i] = dout[i] * std::clamp((in[i] + b) * inv2b, 0.0f, 1.0f);
 }
 
+void Backend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) {
+  check_pool2d_geometry(g, "avgpool2d_forward");
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
+  std::vector<double> acc(static_cast<size_t>(C));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      const PoolSpan sy = pool_span(oy, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        const PoolSpan sx = pool_span(ox, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t iy = sy.begin; iy < sy.end; ++iy)
+          for (int64_t ix = sx.begin; ix < sx.end; ++ix) {
+            const float* cell = in + ((n * g.in_h + iy) * g.in_w + ix) * C;
+            for (int64_t c = 0; c < C; ++c) acc[static_cast<size_t>(c)] += cell[c];
+          }
+        const double divisor = static_cast<double>(sy.divisor * sx.divisor);
+        float* o = out + ((n * oh + oy) * ow + ox) * C;
+        for (int64_t c = 0; c < C; ++c) o[c] = static_cast<float>(acc[static_cast<size_t>(c)] / divisor);
+      }
+    }
+}
+
+void Backend::avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) {
+  check_pool2d_geometry(g, "avgpool2d_backward");
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
+  std::vector<double> divisor_y(static_cast<size_t>(oh)), divisor_x(static_cast<size_t>(ow));
+  for (int64_t oy = 0; oy < oh; ++oy)
+    divisor_y[static_cast<size_t>(oy)] = static_cast<double>(
+        pool_span(oy, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad).divisor);
+  for (int64_t ox = 0; ox < ow; ++ox)
+    divisor_x[static_cast<size_t>(ox)] = static_cast<double>(
+        pool_span(ox, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad).divisor);
+  std::vector<double> acc(static_cast<size_t>(C));
+  // Each input cell gathers from the windows that hold it.
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t iy = 0; iy < g.in_h; ++iy) {
+      const PoolWindows wy = pool_windows_holding(iy, oh, g.kernel_h, g.stride_h, g.pad_h);
+      for (int64_t ix = 0; ix < g.in_w; ++ix) {
+        const PoolWindows wx = pool_windows_holding(ix, ow, g.kernel_w, g.stride_w, g.pad_w);
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t oy = wy.first; oy <= wy.last; ++oy)
+          for (int64_t ox = wx.first; ox <= wx.last; ++ox) {
+            const double scale = 1.0 / (divisor_y[static_cast<size_t>(oy)] * divisor_x[static_cast<size_t>(ox)]);
+            const float* d = dout + ((n * oh + oy) * ow + ox) * C;
+            for (int64_t c = 0; c < C; ++c) acc[static_cast<size_t>(c)] += d[c] * scale;
+          }
+        float* cell = din + ((n * g.in_h + iy) * g.in_w + ix) * C;
+        for (int64_t c = 0; c < C; ++c) cell[c] = static_cast<float>(acc[static_cast<size_t>(c)]);
+      }
+    }
+}
+
 void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op) {
   if (g.batch < 0 || g.in_h < 1 || g.in_w < 1 || g.in_c < 1 || g.out_c < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
       g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
@@ -47,9 +100,13 @@ void check_dense_sizes(int64_t batch, int64_t in_f, int64_t out_f, const std::st
 }
 
 void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op) {
-  if (g.batch < 0 || g.channels < 1 || g.kernel_h < 1 || g.kernel_w < 1 || g.stride_h < 1 || g.stride_w < 1 ||
-      g.in_h < g.kernel_h || g.in_w < g.kernel_w)
-    throw Error(op + ": channels, window and stride must be >= 1, the input no smaller than the window");
+  if (g.batch < 0 || g.channels < 1 || g.in_h < 1 || g.in_w < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
+      g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0)
+    throw Error(op + ": sizes, channels, window and stride must be >= 1, padding and batch >= 0");
+  if (2 * g.pad_h > g.kernel_h || 2 * g.pad_w > g.kernel_w)
+    throw Error(op + ": padding must be at most half the window (as in PyTorch)");
+  if (g.in_h + 2 * g.pad_h < g.kernel_h || g.in_w + 2 * g.pad_w < g.kernel_w)
+    throw Error(op + ": the padded input is smaller than the window");
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {

@@ -32,14 +32,28 @@ struct Conv2dGeometry {
   int64_t out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
 };
 
+// Pooling windows as PyTorch's MaxPool2d / AvgPool2d place them: window
+// (oy, ox) starts at (oy * stride_h - pad_h, ox * stride_w - pad_w) in the
+// input. The output size is floor((in + 2 pad - kernel) / stride) + 1, or
+// with ceil_mode the ceiling, less one when that last window would start in
+// the right (bottom) padding or past it, so every window holds at least one
+// input cell (PyTorch's pooling_output_shape). PyTorch requires pad <= kernel / 2.
 struct Pool2dGeometry {
   int64_t batch = 1;
   int64_t in_h = 0, in_w = 0, channels = 0;
   int64_t kernel_h = 2, kernel_w = 2;
   int64_t stride_h = 2, stride_w = 2;
+  int64_t pad_h = 0, pad_w = 0;
+  bool ceil_mode = false;
 
-  int64_t out_h() const { return (in_h - kernel_h) / stride_h + 1; }
-  int64_t out_w() const { return (in_w - kernel_w) / stride_w + 1; }
+  static int64_t out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceil_mode) {
+    const int64_t span = in + 2 * pad - kernel;
+    int64_t out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+    return out;
+  }
+  int64_t out_h() const { return out_size(in_h, kernel_h, stride_h, pad_h, ceil_mode); }
+  int64_t out_w() const { return out_size(in_w, kernel_w, stride_w, pad_w, ceil_mode); }
 };
 
 struct ParamsKey {
@@ -76,9 +90,9 @@ class Backend {
   virtual void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x,
                                      const float* dy, float* dweight, float* dbias) = 0;
 
-  // Max pooling (no padding). argmax holds, per output element, the flat
-  // index into `in` of the maximum; a tie goes to the first maximum in
-  // row-major window order (as PyTorch does).
+  // Max pooling. argmax holds, per output element, the flat index into `in`
+  // of the maximum; a tie goes to the first maximum in row-major window
+  // order (as PyTorch does). Padded cells are -infinity: never chosen.
   virtual void maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out,
                                  int64_t* argmax) = 0;
   // Overwrites din (size of the input) with dout routed through argmax.
@@ -95,6 +109,17 @@ class Backend {
   virtual void smelu_forward(int64_t count, double beta, const float* in, float* out);
   // din = dout * clamp((in + beta) / 2 beta, 0, 1)
   virtual void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din);
+
+  // Average pooling (PyTorch's AvgPool2d): out = (sum of the window's input
+  // cells) / divisor, where the window is clipped to the padded input (with
+  // ceil_mode the last windows can run past it) and the divisor counts the
+  // clipped window's cells, padding included when count_include_pad, the
+  // input cells only otherwise. Plain loops here (sums in double), the
+  // reference for a backend's own version.
+  virtual void avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out);
+  // din[j] = sum of dout[o] / divisor(o) over the windows o holding input
+  // cell j; overwrites din.
+  virtual void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din);
 };
 
 // For backends that check what they are given: throw igscope::Error, naming
@@ -102,6 +127,31 @@ class Backend {
 void check_conv2d_geometry(const Conv2dGeometry& g, const std::string& op);
 void check_dense_sizes(int64_t batch, int64_t in_f, int64_t out_f, const std::string& op);
 void check_pool2d_geometry(const Pool2dGeometry& g, const std::string& op);
+
+// One output row's or column's window under g: its first and one-past-last
+// input cell (clipped to the input) and its average-pooling divisor along
+// that axis (the window clipped to the padded input when count_include_pad,
+// to the input otherwise). The divisor of window (oy, ox) is the product of
+// the two axes'.
+struct PoolSpan {
+  int64_t begin, end, divisor;
+};
+inline PoolSpan pool_span(int64_t o, int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool count_include_pad) {
+  const int64_t start = o * stride - pad;
+  const int64_t padded_end = start + kernel < in + pad ? start + kernel : in + pad;
+  const int64_t begin = start > 0 ? start : 0, end = padded_end < in ? padded_end : in;
+  return {begin, end, count_include_pad ? padded_end - start : end - begin};
+}
+// The windows along one axis that hold input cell i: o in [first, last]
+// (none when first > last).
+struct PoolWindows {
+  int64_t first, last;
+};
+inline PoolWindows pool_windows_holding(int64_t i, int64_t out, int64_t kernel, int64_t stride, int64_t pad) {
+  const int64_t before = i + pad - kernel;  // window o holds i iff o * stride - pad <= i < o * stride - pad + kernel
+  const int64_t last = (i + pad) / stride;
+  return {before < 0 ? 0 : before / stride + 1, last < out - 1 ? last : out - 1};
+}
 
 // Backends by name (see available_backends()); threads: 0 means all cores
 // (ignored by single-threaded backends).

@@ -500,7 +500,8 @@ void CudaBackend::dense_backward_params(int64_t batch, int64_t in_f, int64_t out
 
 namespace {
 cuda::PoolDims pool_dims(const Pool2dGeometry& g) {
-  return {g.batch, g.in_h, g.in_w, g.channels, g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.out_h(), g.out_w()};
+  return {g.batch,    g.in_h,     g.in_w,  g.channels, g.kernel_h, g.kernel_w,
+          g.stride_h, g.stride_w, g.pad_h, g.pad_w,    g.out_h(),  g.out_w()};
 }
 }  // namespace
 

@@ -8,6 +8,7 @@
 //   dense (all three)       cuBLAS SGEMM; bias and its gradient: own kernels
 //   max-pool, ReLU          own kernels (cuda_kernels.cu); max-pool ties go to
 //                           the first maximum in row-major window order
+//   average pooling         the Backend base class's loops, on the host
 //
 // Activations are NHWC on the device as on the host; conv weights are
 // re-laid-out once to cuDNN's NHWC filter layout [out, kh, kw, in]. Only

@@ -76,7 +76,8 @@ __global__ void maxpool_forward_kernel(PoolDims d, const float* in, float* out, 
     float best_value = 0.0f;
     for (int64_t ky = 0; ky < d.kernel_h; ++ky)
       for (int64_t kx = 0; kx < d.kernel_w; ++kx) {
-        const int64_t iy = oy * d.stride_h + ky, ix = ox * d.stride_w + kx;
+        const int64_t iy = oy * d.stride_h - d.pad_h + ky, ix = ox * d.stride_w - d.pad_w + kx;
+        if (iy < 0 || iy >= d.in_h || ix < 0 || ix >= d.in_w) continue;
         const int64_t idx = ((n * d.in_h + iy) * d.in_w + ix) * d.channels + c;
         const float v = in[idx];
         if (best < 0 || v > best_value) {
@@ -94,11 +95,12 @@ __global__ void maxpool_backward_kernel(PoolDims d, const float* dout, const int
   for (int64_t j = thread_index(); j < count; j += thread_stride()) {
     const int64_t c = j % d.channels, ix = (j / d.channels) % d.in_w, iy = (j / (d.channels * d.in_w)) % d.in_h,
                   n = j / (d.channels * d.in_w * d.in_h);
-    // The windows holding (iy, ix): oy * stride_h <= iy <= oy * stride_h + kernel_h - 1.
-    const int64_t lo_y = iy - d.kernel_h + 1, lo_x = ix - d.kernel_w + 1;
+    // The windows holding (iy, ix): oy * stride_h - pad_h <= iy <= oy * stride_h - pad_h + kernel_h - 1.
+    const int64_t lo_y = iy + d.pad_h - d.kernel_h + 1, lo_x = ix + d.pad_w - d.kernel_w + 1;
     const int64_t oy0 = lo_y <= 0 ? 0 : (lo_y + d.stride_h - 1) / d.stride_h;
     const int64_t ox0 = lo_x <= 0 ? 0 : (lo_x + d.stride_w - 1) / d.stride_w;
-    const int64_t oy1 = min(d.out_h - 1, iy / d.stride_h), ox1 = min(d.out_w - 1, ix / d.stride_w);
+    const int64_t oy1 = min(d.out_h - 1, (iy + d.pad_h) / d.stride_h);
+    const int64_t ox1 = min(d.out_w - 1, (ix + d.pad_w) / d.stride_w);
     float sum = 0.0f;
     for (int64_t oy = oy0; oy <= oy1; ++oy)
       for (int64_t ox = ox0; ox <= ox1; ++ox) {

@@ -16,7 +16,8 @@ namespace igscope::cuda {
 struct PoolDims {
   int64_t batch, in_h, in_w, channels;
   int64_t kernel_h, kernel_w, stride_h, stride_w;
-  int64_t out_h, out_w;
+  int64_t pad_h, pad_w;  // window (oy, ox) starts at (oy * stride_h - pad_h, ox * stride_w - pad_w)
+  int64_t out_h, out_w;  // Pool2dGeometry's, ceil_mode included
 };
 
 // y[r, c] = bias[c] (0 when bias is null), for rows x cols row-major.
@@ -36,7 +37,8 @@ void add_ohwi_to_oihw(cudaStream_t stream, const float* ohwi, float* oihw, int64
                       int64_t kernel_h, int64_t kernel_w);
 
 // NHWC max pooling; argmax is the flat index into `in` of the first maximum
-// in row-major window order (strict '>', as the reference backend).
+// in row-major window order among the window's input cells (padding is never
+// chosen; strict '>', as the reference backend).
 void maxpool_forward(cudaStream_t stream, const PoolDims& d, const float* in, float* out, int64_t* argmax);
 // din[j] = sum of dout[o] over the outputs o whose window holds j and whose
 // argmax is j, added in increasing o (the reference's scatter order), so

@@ -135,10 +135,12 @@ void ReferenceBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* i
         for (int64_t c = 0; c < g.channels; ++c) {
           int64_t best = -1;
           float best_value = 0.0f;
-          // Row-major window order; strict '>' keeps the first maximum on ties.
+          // Row-major window order over the window's input cells (padding is
+          // never chosen); strict '>' keeps the first maximum on ties.
           for (int64_t ky = 0; ky < g.kernel_h; ++ky)
             for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
-              const int64_t iy = oy * g.stride_h + ky, ix = ox * g.stride_w + kx;
+              const int64_t iy = oy * g.stride_h - g.pad_h + ky, ix = ox * g.stride_w - g.pad_w + kx;
+              if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
               const int64_t idx = ((n * g.in_h + iy) * g.in_w + ix) * g.channels + c;
               if (best < 0 || in[idx] > best_value) {
                 best = idx;

@@ -300,21 +300,30 @@ void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_
 
 void SimdBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) {
   check_pool2d_geometry(g, "maxpool2d_forward");
-  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels, window = g.kernel_h * g.kernel_w;
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
   const int64_t vec_end = C / kLanes * kLanes;
   pool_.parallel_for(g.batch * oh, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
-    thread_local std::vector<int64_t> base;  // flat index of each window element's channel 0
-    base.resize(static_cast<size_t>(window));
+    // Flat index of channel 0 of each of the window's input cells, in
+    // row-major order; padded cells are left out (never the maximum). Every
+    // window holds at least one input cell (check_pool2d_geometry, out_h()).
+    thread_local std::vector<int64_t> base;
+    base.resize(static_cast<size_t>(g.kernel_h * g.kernel_w));
     for (int64_t ox = 0; ox < ow; ++ox) {
-      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
-        for (int64_t kx = 0; kx < g.kernel_w; ++kx)
-          base[static_cast<size_t>(ky * g.kernel_w + kx)] =
-              ((n * g.in_h + oy * g.stride_h + ky) * g.in_w + ox * g.stride_w + kx) * C;
+      int64_t window = 0;
+      for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+        const int64_t iy = oy * g.stride_h - g.pad_h + ky;
+        if (iy < 0 || iy >= g.in_h) continue;
+        for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+          const int64_t ix = ox * g.stride_w - g.pad_w + kx;
+          if (ix < 0 || ix >= g.in_w) continue;
+          base[static_cast<size_t>(window++)] = ((n * g.in_h + iy) * g.in_w + ix) * C;
+        }
+      }
       float* o = out + ((n * oh + oy) * ow + ox) * C;
       int64_t* arg = argmax + ((n * oh + oy) * ow + ox) * C;
-      // Window elements in row-major order; a strict '>' keeps the first
-      // maximum on ties. Lanes carry the winning element's number.
+      // Window cells in row-major order; a strict '>' keeps the first
+      // maximum on ties. Lanes carry the winning cell's number.
       for (int64_t c = 0; c < vec_end; c += kLanes) {
         Vec best = simd::load(in + base[0] + c);
         simd::IntVec win = simd::IntVec{};
@@ -352,6 +361,74 @@ void SimdBackend::maxpool2d_backward(const Pool2dGeometry& g, const float* dout,
   pool_.parallel_for(g.batch, [&](int64_t n) {
     std::fill(din + n * in_per_image, din + (n + 1) * in_per_image, 0.0f);
     for (int64_t o = n * out_per_image; o < (n + 1) * out_per_image; ++o) din[argmax[o]] += dout[o];
+  });
+}
+
+// Vectorised over channels (NHWC keeps a cell's channels contiguous), split
+// over output rows; the base class's sums in the same order, in float rather
+// than double.
+void SimdBackend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) {
+  check_pool2d_geometry(g, "avgpool2d_forward");
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
+  const int64_t vec_end = C / kLanes * kLanes;
+  pool_.parallel_for(g.batch * oh, [&](int64_t row) {
+    const int64_t n = row / oh, oy = row % oh;
+    const PoolSpan sy = pool_span(oy, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const PoolSpan sx = pool_span(ox, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+      const float divisor = static_cast<float>(sy.divisor * sx.divisor);
+      float* o = out + ((n * oh + oy) * ow + ox) * C;
+      for (int64_t c = 0; c < vec_end; c += kLanes) {
+        Vec acc = simd::zero();
+        for (int64_t iy = sy.begin; iy < sy.end; ++iy)
+          for (int64_t ix = sx.begin; ix < sx.end; ++ix) acc += simd::load(in + ((n * g.in_h + iy) * g.in_w + ix) * C + c);
+        simd::store(o + c, acc / divisor);
+      }
+      for (int64_t c = vec_end; c < C; ++c) {
+        float acc = 0.0f;
+        for (int64_t iy = sy.begin; iy < sy.end; ++iy)
+          for (int64_t ix = sx.begin; ix < sx.end; ++ix) acc += in[((n * g.in_h + iy) * g.in_w + ix) * C + c];
+        o[c] = acc / divisor;
+      }
+    }
+  });
+}
+
+// Each input cell gathers dout / divisor from the windows that hold it, so
+// rows of the input are independent (no scatter, no atomics).
+void SimdBackend::avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) {
+  check_pool2d_geometry(g, "avgpool2d_backward");
+  const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
+  const int64_t vec_end = C / kLanes * kLanes;
+  std::vector<float> scale(static_cast<size_t>(oh * ow));  // 1 / divisor of window (oy, ox)
+  for (int64_t oy = 0; oy < oh; ++oy) {
+    const int64_t dy = pool_span(oy, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad).divisor;
+    for (int64_t ox = 0; ox < ow; ++ox) {
+      const int64_t dx = pool_span(ox, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad).divisor;
+      scale[static_cast<size_t>(oy * ow + ox)] = static_cast<float>(1.0 / static_cast<double>(dy * dx));
+    }
+  }
+  pool_.parallel_for(g.batch * g.in_h, [&](int64_t row) {
+    const int64_t n = row / g.in_h, iy = row % g.in_h;
+    const PoolWindows wy = pool_windows_holding(iy, oh, g.kernel_h, g.stride_h, g.pad_h);
+    for (int64_t ix = 0; ix < g.in_w; ++ix) {
+      const PoolWindows wx = pool_windows_holding(ix, ow, g.kernel_w, g.stride_w, g.pad_w);
+      float* cell = din + ((n * g.in_h + iy) * g.in_w + ix) * C;
+      for (int64_t c = 0; c < vec_end; c += kLanes) {
+        Vec acc = simd::zero();
+        for (int64_t oy = wy.first; oy <= wy.last; ++oy)
+          for (int64_t ox = wx.first; ox <= wx.last; ++ox)
+            acc += simd::load(dout + ((n * oh + oy) * ow + ox) * C + c) * scale[static_cast<size_t>(oy * ow + ox)];
+        simd::store(cell + c, acc);
+      }
+      for (int64_t c = vec_end; c < C; ++c) {
+        float acc = 0.0f;
+        for (int64_t oy = wy.first; oy <= wy.last; ++oy)
+          for (int64_t ox = wx.first; ox <= wx.last; ++ox)
+            acc += dout[((n * oh + oy) * ow + ox) * C + c] * scale[static_cast<size_t>(oy * ow + ox)];
+        cell[c] = acc;
+      }
+    }
   });
 }
 

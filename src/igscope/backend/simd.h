@@ -23,8 +23,8 @@ namespace igscope {
 // with stride 1 and pad 1 (both directions) run as Winograd F(2x2, 3x3)
 // instead (simd_winograd.h): 16 multiply-adds per 2x2 outputs and channel
 // pair instead of 36, through the same micro-kernel. Weights are packed
-// once per ParamsKey (see backend.h) and kept; pooling and ReLU are
-// vectorised loops. Weight gradients (training) use the reference loops.
+// once per ParamsKey (see backend.h) and kept; pooling (max and average,
+// over channels) and ReLU are vectorised loops. Weight gradients (training) use the reference loops.
 //
 // Threads: a ThreadPool of `threads` (0: one per core), the caller included;
 // results do not depend on the thread count. Not thread-safe: one caller at
@@ -60,6 +60,8 @@ class SimdBackend final : public Backend {
   void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
   void smelu_forward(int64_t count, double beta, const float* in, float* out) override;
   void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
+  void avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) override;
+  void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) override;
 
   // Whether conv2d_forward (or, with backward_input, conv2d_backward_input)
   // runs this geometry as Winograd F(2x2, 3x3) rather than directly.

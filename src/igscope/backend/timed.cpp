@@ -8,7 +8,8 @@ const char* TimedBackend::op_name(Op op) {
   static const char* const names[kOps] = {
       "conv2d forward",  "conv2d input gradient", "conv2d weight gradient", "dense forward",
       "dense input gradient", "dense weight gradient", "max-pool forward", "max-pool backward",
-      "relu forward",    "relu backward",         "smelu forward",         "smelu backward"};
+      "relu forward",    "relu backward",         "smelu forward",         "smelu backward",
+      "avg-pool forward", "avg-pool backward"};
   return names[op];
 }
 
@@ -74,6 +75,13 @@ void TimedBackend::smelu_forward(int64_t count, double beta, const float* in, fl
 }
 void TimedBackend::smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) {
   timed(SmeluBackward, [&] { inner_.smelu_backward(count, beta, in, dout, din); });
+}
+void TimedBackend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) {
+  timed(AvgPoolForward, [&] { inner_.avgpool2d_forward(g, count_include_pad, in, out); });
+}
+void TimedBackend::avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout,
+                                      float* din) {
+  timed(AvgPoolBackward, [&] { inner_.avgpool2d_backward(g, count_include_pad, dout, din); });
 }
 
 }  // namespace igscope

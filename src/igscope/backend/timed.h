@@ -25,6 +25,8 @@ class TimedBackend final : public Backend {
     ReluBackward,
     SmeluForward,
     SmeluBackward,
+    AvgPoolForward,
+    AvgPoolBackward,
     kOps
   };
   static const char* op_name(Op op);
@@ -55,6 +57,8 @@ class TimedBackend final : public Backend {
   void relu_backward(int64_t count, const float* out, const float* dout, float* din) override;
   void smelu_forward(int64_t count, double beta, const float* in, float* out) override;
   void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
+  void avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) override;
+  void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) override;
 
  private:
   template <class Work>

@@ -178,8 +178,16 @@ void XnnpackBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t o
 void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) {
   check_pool2d_geometry(g, "maxpool2d_forward");
   if (g.batch == 0) return;
-  if (g.stride_h != g.kernel_h || g.stride_w != g.kernel_w) {
+  const bool partial_windows = g.out_h() != (g.in_h - g.kernel_h) / g.stride_h + 1 ||
+                               g.out_w() != (g.in_w - g.kernel_w) / g.stride_w + 1;
+  if (g.stride_h != g.kernel_h || g.stride_w != g.kernel_w || g.pad_h != 0 || g.pad_w != 0 || partial_windows) {
     // Overlapping or gapped windows: XNNPACK's argmax pooling has no stride.
+    // It has no ceil_mode either (partial last windows), and this version
+    // does not document what value and index a padded window element takes,
+    // so padding and partial windows cannot be trusted to give the first
+    // input maximum in row-major order: those geometries run the reference
+    // loops too. (ceil_mode where the windows tile the input exactly is the
+    // floor geometry and stays on XNNPACK.)
     reference_.maxpool2d_forward(g, in, out, argmax);
     return;
   }

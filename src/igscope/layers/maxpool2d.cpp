@@ -4,30 +4,16 @@
 
 namespace igscope {
 
-MaxPool2d::MaxPool2d(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w)
-    : kh_(kernel_h), kw_(kernel_w), sh_(stride_h), sw_(stride_w) {
-  if (kh_ < 1 || kw_ < 1 || sh_ < 1 || sw_ < 1)
-    throw Error("maxpool2d: kernel and stride must be >= 1");
-}
+MaxPool2d::MaxPool2d(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                     int64_t pad_w, bool ceil_mode)
+    : MaxPool2d(PoolWindow{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, ceil_mode}) {}
+
+MaxPool2d::MaxPool2d(const PoolWindow& window) : window_(window) { window_.check(type()); }
 
 nlohmann::json MaxPool2d::to_json() const {
-  return {{"type", type()}, {"kernel", {kh_, kw_}}, {"stride", {sh_, sw_}}};
-}
-
-Pool2dGeometry MaxPool2d::geometry(const Shape& in) const {
-  if (in.size() != 4) throw Error("maxpool2d: expected input [N, H, W, C], got " + shape_to_string(in));
-  if (in[1] < kh_ || in[2] < kw_)
-    throw Error("maxpool2d: input " + shape_to_string(in) + " is smaller than the window");
-  Pool2dGeometry g;
-  g.batch = in[0];
-  g.in_h = in[1];
-  g.in_w = in[2];
-  g.channels = in[3];
-  g.kernel_h = kh_;
-  g.kernel_w = kw_;
-  g.stride_h = sh_;
-  g.stride_w = sw_;
-  return g;
+  nlohmann::json j = {{"type", type()}};
+  window_.write(j, false);
+  return j;
 }
 
 Shape MaxPool2d::output_shape(const Shape& in) const {
