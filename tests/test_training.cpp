@@ -10,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "igscope/architectures.h"
 #include "igscope/backend/backend.h"
 #include "igscope/classifier_eval.h"
 #include "igscope/model.h"
@@ -77,7 +78,7 @@ TEST_CASE("AdamW decays conv and dense weights only, decoupled from the gradient
         expected = w0 - lr * g / (std::abs(g) + eps);
         ++kept;
       }
-      CHECK(np.param->value[i] == Approx(expected).epsilon(1e-6));
+      CHECK(np.param->value[i] == Approx(expected).epsilon(1e-5));  // float steps, as in the Adam test
     }
   CHECK(decayed == 4 + 2);
   CHECK(kept == 2 + 2 + 2 + 1);  // 0.bias, 1.weight, 1.bias, 2.bias
@@ -101,7 +102,7 @@ TEST_CASE("learning rate: linear warm-up, then cosine decay", "[train]") {
   CHECK(learning_rate_at(o, 20, per_epoch) == Approx(2.0 * (0.05 + 0.95 * 0.5)));
   // Half an epoch of warm-up: 5 steps rising by lr / 5, then the cosine over the remaining 35.
   o.warmup_epochs = 0.5;
-  for (int64_t s = 0; s < 5; ++s) CHECK(learning_rate_at(o, s, per_epoch) == Approx(2.0 * (s + 1) / 5.0));
+  for (int64_t s = 0; s < 5; ++s) CHECK(learning_rate_at(o, s, per_epoch) == Approx(2.0 * static_cast<double>(s + 1) / 5.0));
   CHECK(learning_rate_at(o, 5, per_epoch) == Approx(2.0));
   const double p = 34.0 / 35.0;
   CHECK(learning_rate_at(o, total - 1, per_epoch) ==
@@ -396,4 +397,30 @@ TEST_CASE("classification report: accuracy, precision, recall, confusion", "[tra
   CHECK(r.recall[2] == Approx(0.5));
   CHECK(r.to_json()["accuracy"].get<double>() == Approx(4.0 / 6.0));
   CHECK(r.class_names[1] == "b");
+}
+
+TEST_CASE("fashion_resnet: torchvision's module paths, batchnorm after every conv, within 4x the CNN's cost", "[train][model]") {
+  Model m(named_architecture("fashion_resnet"));
+  Model cnn(named_architecture("fashion_cnn_v1"));
+  CHECK(m.multiply_adds() <= 4 * cnn.multiply_adds());
+  CHECK(m.class_names() == cnn.class_names());
+  std::set<std::string> ids;
+  for (size_t i = 0; i < m.num_layers(); ++i) ids.insert(m.node_id(i));
+  for (const char* id : {"conv1", "bn1", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.conv2", "layer1.0.bn2",
+                         "layer1.0.downsample.0", "layer1.0.downsample.1", "layer3.0.add", "avgpool", "fc"})
+    CHECK(ids.count(id) == 1);
+  for (size_t i = 0; i < m.num_layers(); ++i) {
+    if (m.layer(i).type() != "conv2d") continue;
+    INFO(m.node_id(i));
+    // The node reading this conv's output is its batchnorm.
+    bool normalised = false;
+    for (size_t j = i + 1; j < m.num_layers(); ++j)
+      if (m.node_inputs(j) == std::vector<int>{static_cast<int>(i)}) normalised = m.layer(j).type() == "batchnorm";
+    CHECK(normalised);
+  }
+  const size_t pool = m.find_node("avgpool");
+  CHECK(m.layer(pool).type() == "global_avgpool");
+  CHECK(m.layer_output_shape(pool) == Shape{1, 1, 128});
+  CHECK(m.layer_output_shape(m.num_layers() - 1) == Shape{10});
+  CHECK_THROWS_WITH(named_architecture("fashion_resnet50"), Catch::Contains("fashion_resnet"));
 }
