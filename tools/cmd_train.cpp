@@ -1,4 +1,5 @@
 // igscope train --arch NAME --epochs N --seed S --out FILE: train on Fashion-MNIST.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -19,15 +20,32 @@ void add_train_command(CLI::App& app) {
   struct Options {
     std::string arch, out, history, backend = default_backend(BackendUse::Training);
     TrainOptions train;
+    std::vector<std::string> augment;
+    int64_t crop_padding = 2;
     int threads = 0;
   };
   auto opt = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("train", "Train a classifier on Fashion-MNIST (Adam, cross-entropy, dropout)");
+  auto* cmd = app.add_subcommand("train", "Train a classifier on Fashion-MNIST (Adam or AdamW, cross-entropy, dropout, batchnorm, augmentation)");
   cmd->add_option("--arch", opt->arch, "architecture name")->required()->check(CLI::IsMember(architecture_names()));
   cmd->add_option("--epochs", opt->train.epochs, "passes over the training split")->check(CLI::Range(1, 1000));
   cmd->add_option("--seed", opt->train.seed, "seed for initialisation, shuffling and dropout");
   cmd->add_option("--batch-size", opt->train.batch_size, "minibatch size")->check(CLI::Range(1, 65536));
   cmd->add_option("--lr", opt->train.lr, "peak learning rate (cosine decay to 5% of it)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup-epochs", opt->train.warmup_epochs,
+                  "epochs (may be fractional) of linear learning-rate warm-up before the cosine decay")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--weight-decay", opt->train.weight_decay,
+                  "decoupled weight decay (AdamW) of conv2d and dense weights; biases and batchnorm are not decayed")
+      ->check(CLI::NonNegativeNumber);
+  auto* augment = cmd->add_option("--augment", opt->augment,
+                                  "training-batch augmentation, comma-separated: crop (random crop of the zero-padded "
+                                  "image), flip (horizontal, probability 1/2)")
+                      ->delimiter(',')
+                      ->check(CLI::IsMember({"crop", "flip"}));
+  auto* crop_padding = cmd->add_option("--crop-padding", opt->crop_padding, "zero padding of --augment crop, in pixels")
+                           ->capture_default_str()
+                           ->check(CLI::Range(1, 13))
+                           ->needs(augment);
   cmd->add_option("--validation", opt->train.validation_size, "training images held out for validation")
       ->check(CLI::Range(0, 59999));
   cmd->add_option("--threads", opt->threads, "threads (0: all cores); results are deterministic per thread count")
@@ -37,9 +55,12 @@ void add_train_command(CLI::App& app) {
                       default_backend_reason(BackendUse::Training) + ")");
   cmd->add_option("--out", opt->out, "output model file (.safetensors)")->required();
   cmd->add_option("--history", opt->history, "write per-epoch loss, accuracy and speed as JSON");
-  cmd->callback([opt] {
+  cmd->callback([opt, crop_padding] {
     if (opt->arch == "diabetes_mlp")
       throw Error("diabetes_mlp is a tabular regressor: train it with igscope train-tabular");
+    const bool crop = std::find(opt->augment.begin(), opt->augment.end(), "crop") != opt->augment.end();
+    if (crop_padding->count() > 0 && !crop) throw Error("--crop-padding needs --augment crop");
+    opt->train.augmentation = parse_augmentation(opt->augment, opt->crop_padding);
     const Dataset data = load_fashion_mnist("train");
     Model model(named_architecture(opt->arch));
     model.init_he(opt->train.seed);
@@ -49,6 +70,9 @@ void add_train_command(CLI::App& app) {
                  static_cast<long long>(opt->train.validation_size), opt->train.epochs,
                  static_cast<long long>(opt->train.batch_size), static_cast<unsigned long long>(opt->train.seed),
                  backend->name().c_str());
+    std::fprintf(stderr, "lr %g (warm-up %g epochs, cosine to %g%%), weight decay %g, augmentation %s\n", opt->train.lr,
+                 opt->train.warmup_epochs, 100 * opt->train.final_lr_fraction, opt->train.weight_decay,
+                 opt->train.augmentation.describe().c_str());
     Progress progress;
     const auto history = train_classifier(model, *backend, data, opt->train, [&](const TrainProgress& p) {
       char line[256];

@@ -38,6 +38,64 @@ json fashion_cnn(const std::string& name, const json& activation) {
   return arch;
 }
 
+const json& fashion_classes() {
+  static const json classes = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return classes;
+}
+
+// A ResNet in the graph form with torchvision's module paths: a 3x3 stem
+// (conv1, bn1, relu), then stages layer1, layer2, ... of basic blocks
+// (conv3x3-bn-relu-conv3x3-bn, plus the shortcut, then relu). Stage s has
+// blocks[s] blocks of widths[s] channels; its first block has stride
+// strides[s]. Where a block changes the width or the resolution, its shortcut
+// is layerS.B.downsample.0 (conv 1x1 with the block's stride) and .1
+// (batchnorm), else the identity. Then avgpool (global), flatten and fc
+// (dense 10, the logits).
+json resnet(const std::string& name, int64_t stem_channels, const std::vector<int64_t>& widths,
+            const std::vector<int>& blocks, const std::vector<int64_t>& strides) {
+  json nodes = json::array();
+  auto conv = [&](const std::string& id, const std::string& in, int64_t out, int64_t kernel, int64_t stride) {
+    json n = {{"id", id}, {"type", "conv2d"}, {"inputs", {in}}, {"out_channels", out}, {"kernel", kernel}};
+    if (stride != 1) n["stride"] = stride;
+    if (kernel == 3) n["padding"] = 1;
+    nodes.push_back(n);
+  };
+  auto node = [&](const std::string& id, const std::string& type, const std::vector<std::string>& in) {
+    nodes.push_back({{"id", id}, {"type", type}, {"inputs", in}});
+  };
+  conv("conv1", "input", stem_channels, 3, 1);
+  node("bn1", "batchnorm", {"conv1"});
+  node("relu", "relu", {"bn1"});
+  std::string x = "relu";
+  int64_t channels = stem_channels;
+  for (size_t s = 0; s < widths.size(); ++s) {
+    for (int b = 0; b < blocks[s]; ++b) {
+      const std::string p = "layer" + std::to_string(s + 1) + "." + std::to_string(b) + ".";
+      const int64_t stride = b == 0 ? strides[s] : 1, width = widths[s];
+      conv(p + "conv1", x, width, 3, stride);
+      node(p + "bn1", "batchnorm", {p + "conv1"});
+      node(p + "relu1", "relu", {p + "bn1"});
+      conv(p + "conv2", p + "relu1", width, 3, 1);
+      node(p + "bn2", "batchnorm", {p + "conv2"});
+      std::string shortcut = x;
+      if (stride != 1 || width != channels) {
+        conv(p + "downsample.0", x, width, 1, stride);
+        node(p + "downsample.1", "batchnorm", {p + "downsample.0"});
+        shortcut = p + "downsample.1";
+      }
+      node(p + "add", "add", {p + "bn2", shortcut});
+      node(p + "relu2", "relu", {p + "add"});
+      x = p + "relu2";
+      channels = width;
+    }
+  }
+  node("avgpool", "global_avgpool", {x});
+  node("flatten", "flatten", {"avgpool"});
+  nodes.push_back({{"id", "fc"}, {"type", "dense"}, {"inputs", {"flatten"}}, {"out_features", 10}});
+  return {{"name", name}, {"input", {28, 28, 1}}, {"classes", fashion_classes()}, {"output", "fc"}, {"nodes", nodes}};
+}
+
 }  // namespace
 
 nlohmann::json named_architecture(const std::string& name) {
@@ -54,9 +112,19 @@ nlohmann::json named_architecture(const std::string& name) {
             {"layers", json::array({{{"type", "dense"}, {"out_features", 64}},
                                     {{"type", "smelu"}, {"beta", 0.5}},
                                     {{"type", "dense"}, {"out_features", 1}}})}};
-  throw Error("unknown architecture '" + name + "' (known: fashion_cnn_v1, fashion_cnn_smelu, diabetes_mlp)");
+  // A ResNet with batch normalisation and global average pooling (the graph form).
+  // Stem conv 1 -> 32 at 28x28, then basic blocks at 14x14 (one, 32
+  // channels), 7x7 (one, 64) and 4x4 (two, 128): the stem's resolution is the
+  // costly one to train on (im2col traffic, batchnorm), so the stages start
+  // halved, and depth is added where it is cheapest.
+  if (name == "fashion_resnet") return resnet(name, 32, {32, 64, 128}, {1, 1, 2}, {2, 2, 2});
+  std::string known;
+  for (const auto& n : architecture_names()) known += (known.empty() ? "" : ", ") + n;
+  throw Error("unknown architecture '" + name + "' (known: " + known + ")");
 }
 
-std::vector<std::string> architecture_names() { return {"fashion_cnn_v1", "fashion_cnn_smelu", "diabetes_mlp"}; }
+std::vector<std::string> architecture_names() {
+  return {"fashion_cnn_v1", "fashion_cnn_smelu", "fashion_resnet", "diabetes_mlp"};
+}
 
 }  // namespace igscope

@@ -2,8 +2,9 @@
 """Independent oracle for a trained model: PyTorch reads the same .safetensors
 file, classifies the Fashion-MNIST test set (read here with gzip + numpy, not
 with igscope's reader), and must agree with `igscope eval` image by image.
-Prints the agreement and both accuracies; fails below --min-agreement or when
-the accuracies differ from each other."""
+Prints the agreement and both accuracies; fails below --min-agreement, when
+igscope's reported accuracy is not that of its own predictions, or when
+PyTorch's accuracy is below --min-accuracy (the model card's claim)."""
 import argparse
 import json
 import subprocess
@@ -24,6 +25,7 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--min-agreement", type=float, default=0.999)
+    ap.add_argument("--min-accuracy", type=float, default=0.0, help="fail when PyTorch's test accuracy is below this")
     args = ap.parse_args()
 
     out = subprocess.run([args.igscope, "eval", "--model", args.model, "--json", "--with-predictions"],
@@ -49,6 +51,8 @@ def main():
         sys.exit(f"agreement {agreement:.4%} below {args.min_agreement:.2%}")
     if abs(ours["accuracy"] - float((our_pred == labels).mean())) > 1e-12:
         sys.exit("igscope's reported accuracy does not match its own predictions")
+    if torch_acc < args.min_accuracy:
+        sys.exit(f"PyTorch accuracy {torch_acc:.4%} below {args.min_accuracy:.2%}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <numeric>
 
 #include "igscope/classifier_eval.h"
@@ -14,10 +16,24 @@
 namespace igscope {
 
 namespace {
+std::string format_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+
 void shuffle(std::vector<int64_t>& v, Rng& rng) {
   for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[static_cast<size_t>(rng.below(i))]);
 }
 }  // namespace
+
+double learning_rate_at(const TrainOptions& o, int64_t step, int64_t steps_per_epoch) {
+  const int64_t total = steps_per_epoch * o.epochs;
+  const int64_t warmup = std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch));
+  if (step < warmup) return o.lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(total - warmup, 1));
+  return o.lr * (o.final_lr_fraction + (1.0 - o.final_lr_fraction) * 0.5 * (1.0 + std::cos(3.141592653589793 * progress)));
+}
 
 Tensor gather_images(const Dataset& data, const std::vector<int64_t>& indices, size_t begin, size_t end) {
   Shape shape = data.images.shape();
@@ -38,6 +54,13 @@ std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const 
   if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw Error("learning rate must be a positive number");
   if (o.validation_size < 0 || o.validation_size >= data.size())
     throw Error("validation size must be in [0, " + std::to_string(data.size()) + ")");
+  if (!(o.warmup_epochs >= 0.0) || o.warmup_epochs >= o.epochs)
+    throw Error("warm-up (" + format_number(o.warmup_epochs) + " epochs) must be non-negative and shorter than the run (" +
+                std::to_string(o.epochs) + " epochs)");
+  if (!(o.weight_decay >= 0.0) || !std::isfinite(o.weight_decay))
+    throw Error("weight decay must be a non-negative number");
+  if (o.augmentation.enabled() && data.images.shape().size() != 4)
+    throw Error("augmentation needs image data ([N, H, W, C])");
 
   Rng rng(o.seed);
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
@@ -47,9 +70,11 @@ std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const 
   const std::vector<int64_t> validation(order.begin(), split);
   std::vector<int64_t> train(split, order.end());
 
-  Adam adam(model, o.lr);
+  // Its own stream, so that turning augmentation on changes neither the split nor the order.
+  Rng augment_rng(o.seed ^ 0x6175676d656e7421ull);
+
+  Adam adam(model, o.lr, 0.9, 0.999, 1e-8, o.weight_decay);
   const int64_t steps_per_epoch = (static_cast<int64_t>(train.size()) + o.batch_size - 1) / o.batch_size;
-  const double total_steps = static_cast<double>(steps_per_epoch * o.epochs);
   int64_t step = 0;
   model.seed_dropout(o.seed);
   std::vector<EpochRecord> history;
@@ -65,13 +90,12 @@ std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const 
     int64_t correct = 0, seen = 0;
     for (size_t b = 0; b < train.size(); b += static_cast<size_t>(o.batch_size)) {
       const size_t e = std::min(train.size(), b + static_cast<size_t>(o.batch_size));
-      const Tensor x = gather_images(data, train, b, e);
+      Tensor x = gather_images(data, train, b, e);
+      augment_batch(x, o.augmentation, augment_rng);
       std::vector<int> labels;
       for (size_t i = b; i < e; ++i) labels.push_back(data.labels[static_cast<size_t>(train[i])]);
 
-      const double progress = static_cast<double>(step) / total_steps;
-      adam.set_lr(o.lr * (o.final_lr_fraction +
-                          (1.0 - o.final_lr_fraction) * 0.5 * (1.0 + std::cos(3.141592653589793 * progress))));
+      adam.set_lr(learning_rate_at(o, step, steps_per_epoch));
       model.zero_grad();
       const Tensor logits = model.forward(x, backend, Mode::Train);
       const CrossEntropyResult ce = cross_entropy(logits, labels);
@@ -104,7 +128,7 @@ std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const 
       Dataset val;
       val.images = gather_images(data, validation, 0, validation.size());
       for (int64_t i : validation) val.labels.push_back(data.labels[static_cast<size_t>(i)]);
-      val_acc = evaluate_classifier(model, backend, val, 500).accuracy;
+      val_acc = evaluate_classifier(model, backend, val, 500).accuracy;  // Mode::Eval: batchnorm on running statistics
     }
     history.push_back({epoch, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen),
                        val_acc, epoch_seconds, static_cast<double>(seen) / epoch_seconds, adam.lr()});

@@ -1,8 +1,10 @@
 #pragma once
-// Minibatch training of a classifier with cross-entropy loss and Adam:
-// seeded shuffling, dropout active, a held-out validation split, and a
-// progress callback. For a given seed and thread count the run is
-// deterministic.
+// Minibatch training of a classifier with cross-entropy loss and Adam (AdamW
+// with weight decay): seeded shuffling, dropout active and batchnorm on batch
+// statistics (Mode::Train), optional augmentation (random crop, flip), a
+// linear warm-up then cosine decay of the learning rate, and a held-out
+// validation split evaluated in Mode::Eval after every epoch. For a given
+// seed and thread count the run is deterministic.
 #include <cstdint>
 #include <functional>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "igscope/backend/backend.h"
 #include "igscope/data/fashion_mnist.h"
 #include "igscope/model.h"
+#include "igscope/train/augment.h"
 
 namespace igscope {
 
@@ -18,6 +21,9 @@ struct TrainOptions {
   int64_t batch_size = 64;
   double lr = 1e-3;
   double final_lr_fraction = 0.05;  // cosine decay from lr to lr * this over the run
+  double warmup_epochs = 0.0;       // linear warm-up from lr / warm-up steps to lr first (may be fractional)
+  double weight_decay = 0.0;        // decoupled (AdamW) on conv2d and dense weights; see adam.h
+  Augmentation augmentation;        // applied to every training batch (not to validation)
   int64_t validation_size = 5000;   // held out from the training set (a seeded random subset)
   uint64_t seed = 1;
 };
@@ -42,6 +48,13 @@ struct EpochRecord {
 std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const Dataset& data,
                                           const TrainOptions& options,
                                           const std::function<void(const TrainProgress&)>& on_progress = {});
+
+// The learning rate of (0-based) step `step` of a run of total_steps: over the
+// first round(warmup_epochs * steps_per_epoch) steps it rises linearly,
+// lr (s + 1) / warm-up steps, reaching lr on the last warm-up step; the rest
+// follow a cosine from lr down to lr * final_lr_fraction. Without warm-up the
+// cosine starts at step 0.
+double learning_rate_at(const TrainOptions& options, int64_t step, int64_t steps_per_epoch);
 
 // Copies images[indices] into a batch tensor.
 Tensor gather_images(const Dataset& data, const std::vector<int64_t>& indices, size_t begin, size_t end);
