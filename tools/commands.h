@@ -17,5 +17,6 @@ void add_conductance_command(CLI::App& app);
 void add_train_tabular_command(CLI::App& app);
 void add_eval_tabular_command(CLI::App& app);
 void add_classmaps_command(CLI::App& app);
+void add_import_command(CLI::App& app);
 
 }  // namespace igscope::tools

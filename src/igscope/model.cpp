@@ -8,12 +8,14 @@
 
 #include "igscope/error.h"
 #include "igscope/layers/activations.h"
+#include "igscope/layers/affine.h"
 #include "igscope/layers/batchnorm.h"
 #include "igscope/layers/conv2d.h"
 #include "igscope/layers/dense.h"
 #include "igscope/layers/dropout.h"
 #include "igscope/layers/flatten.h"
 #include "igscope/layers/merge.h"
+#include "igscope/layers/pad2d.h"
 #include "igscope/layers/pooling.h"
 #include "igscope/layers/relu.h"
 #include "igscope/layers/smelu.h"
@@ -90,6 +92,11 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
       if (!spec.contains("beta") || !spec["beta"].is_number()) arch_error(where + " (smelu): 'beta' must be a number");
       return std::make_unique<SmeLU>(spec["beta"].get<double>());
     }
+    if (type == "affine") return make_affine(spec);
+    if (type == "pad2d") {
+      if (!image) arch_error(where + " (pad2d) needs image input [H, W, C], got " + shape_to_string(in));
+      return make_pad2d(spec);
+    }
     if (type == "flatten") return std::make_unique<Flatten>();
     if (type == "softmax") return std::make_unique<Softmax>();
     if (type == "log_softmax") return std::make_unique<LogSoftmax>();
@@ -105,7 +112,7 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
   }
   arch_error(where + ": unknown layer type '" + type +
              "' (known: conv2d, maxpool2d, avgpool2d, global_avgpool, dense, relu, smelu, sigmoid, tanh, gelu, silu, "
-             "leaky_relu, relu6, hardswish, hardsigmoid, batchnorm, dropout, flatten, softmax, log_softmax; in the "
+             "leaky_relu, relu6, hardswish, hardsigmoid, batchnorm, affine, pad2d, dropout, flatten, softmax, log_softmax; in the "
              "graph form also add, concat, mul)");
 }
 
@@ -679,6 +686,15 @@ Model load_model_bytes(const uint8_t* bytes, size_t size) {
       throw ModelFileError(K::UnexpectedTensor,
                            "tensor '" + entry.first + "' is not a parameter of the architecture");
   return model;
+}
+
+Shape node_output_shape(const json& spec, const std::vector<Shape>& inputs) {
+  if (!spec.is_object() || !spec.contains("type") || !spec["type"].is_string())
+    arch_error("a node needs a \"type\" string");
+  const std::string type = spec["type"].get<std::string>();
+  if (auto merge = make_merge(type)) return merge->output_shape(inputs);
+  if (inputs.size() != 1) arch_error(type + " takes one input, got " + std::to_string(inputs.size()));
+  return make_layer(spec, inputs[0], 0)->output_shape(inputs[0]);
 }
 
 Model load_model(const std::string& path) {

@@ -150,6 +150,12 @@ class Model {
   std::vector<Node> nodes_;
 };
 
+// The output shape of one node (its "type" and hyper-parameters, without
+// "id" and "inputs") for inputs of the given shapes, batch dimension
+// included, by the rules the model applies; throws ModelFileError
+// (Architecture) or Error where the model would refuse the node.
+Shape node_output_shape(const nlohmann::json& spec, const std::vector<Shape>& inputs);
+
 // Loading validates the container, the architecture, every tensor's presence
 // and shape, and that every value is finite; failures are ModelFileError.
 Model load_model(const std::string& path);
