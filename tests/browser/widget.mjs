@@ -41,7 +41,8 @@ select, input { appearance: none !important; background: yellow !important; }
 // files themselves may load under COEP); `extra` maps paths to generated
 // pages.
 // `cors` serves the files to any origin (as a CDN would).
-function staticServer(root, { isolated = false, cors = false, extra = {} } = {}) {
+// extra: in-memory pages by path; mounts: files outside root by path.
+function staticServer(root, { isolated = false, cors = false, extra = {}, mounts = {} } = {}) {
   const counts = new Map();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
@@ -62,8 +63,8 @@ function staticServer(root, { isolated = false, cors = false, extra = {} } = {})
       res.end(extra[rel]);
       return;
     }
-    const file = path.join(root, rel);
-    if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+    const file = mounts[rel] || path.join(root, rel);
+    if (!(mounts[rel] || file.startsWith(root + path.sep)) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('not found');
       return;
@@ -254,6 +255,32 @@ async function nativeCrossCheck({ page, black, native }) {
   const ref = native('fashion_cnn_smelu.safetensors', index, black.result.target, 'black');
   const d = maxAbsDiff(black.result.attributions, ref.attributions);
   check(`widget: attributions = native igscope (test:${index}, black) within 1e-4`, d <= 1e-4, `max |diff| ${d.toExponential(2)}`);
+}
+
+// A widget whose model attribute names the shipped graph model (a ResNet):
+// it computes, and its map equals the native command's.
+const GRAPH_MODEL = 'fashion_resnet.safetensors';
+const GRAPH_PAGE = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module" src="../src/igscope-explorer.js"></script>
+<igscope-explorer id="resnet" model="../models/${GRAPH_MODEL}" sample="121" baseline="black" steps="32"></igscope-explorer>`;
+
+async function graphModel(s) {
+  if (!s.native) return;
+  const page = await s.context.newPage();
+  watch(page, 'widget, graph model', s.errors, s.requests);
+  await page.goto(s.plain.url + '/examples/resnet.html');
+  await allDone(page);
+  const [w] = await widgets(page);
+  const index = await page.evaluate(async () => (await (await fetch('../data/test_sample.json')).json()).images[121].index);
+  const ok = w && w.state === 'done' && w.result;
+  const ref = ok ? s.native(GRAPH_MODEL, index, w.result.target, 'black') : null;
+  const d = ok ? maxAbsDiff(w.result.attributions, ref.attributions) : Infinity;
+  check(
+    `widget: model="${GRAPH_MODEL}" (a graph) computes, and its map = native igscope (test:${index}, black) within 1e-4`,
+    ok && d <= 1e-4 && w.colours > 3,
+    w ? `${w.state}${w.error ? ` (${w.error})` : ''}, max |diff| ${d.toExponential(2)}` : 'no widget',
+  );
+  await page.close();
 }
 
 // Shared worker, module and model: each file once, nothing from elsewhere.
@@ -569,7 +596,7 @@ async function fromAnotherOrigin(s) {
 }
 
 const STEPS = [
-  types, docsExample, nativeCrossCheck, sharedFiles, jsApi, trainingBaselines, controls, hostileCss, stylesStayInside,
+  types, docsExample, nativeCrossCheck, graphModel, sharedFiles, jsApi, trainingBaselines, controls, hostileCss, stylesStayInside,
   isolatedDocsExample, widgetsCancelOnlyTheirOwn, laneCancelInFlight, fromAnotherOrigin,
 ];
 
@@ -587,7 +614,10 @@ export async function widgetTests({ browser, root, native }) {
 <p class="maps">m</p><p class="status">s</p><p hidden>h</p></div>`;
   const s = {
     browser, root, dir, docs, native, errors: [], requests: [],
-    plain: await staticServer(dir, { extra: { '/examples/hostile.html': hostile, '/examples/leak.html': leakHtml } }),
+    plain: await staticServer(dir, {
+      extra: { '/examples/hostile.html': hostile, '/examples/leak.html': leakHtml, '/examples/resnet.html': GRAPH_PAGE },
+      mounts: { [`/models/${GRAPH_MODEL}`]: path.join(root, 'model_weights', GRAPH_MODEL) },
+    }),
     isolated: await staticServer(dir, { isolated: true }),
   };
   try {
