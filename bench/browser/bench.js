@@ -1,12 +1,13 @@
 // The browser benchmark page: one 32-step Gauss-Legendre IG of one
-// Fashion-MNIST test image on fashion_cnn_v1, timed in this one page for
+// Fashion-MNIST test image on fashion_cnn_v1 (or the model named by the
+// "model" parameter: fashion_resnet), timed in this one page for
 // igscope's threaded and single-threaded WebAssembly builds (each in its own
 // module worker) and for TensorFlow.js with each backend that starts. The
 // engines are timed in interleaved rounds, so a slow spell of a shared
 // machine spreads over all of them. Results go to window.__benchResult
 // (run.mjs reads them) and to the table on the page.
 //
-// URL parameters: steps (32), image (position in test_sample.json, 0),
+// URL parameters: model (a file of models/, fashion_cnn_v1.safetensors), steps (32), image (position in test_sample.json, 0),
 // rounds (3), runs (minimum runs per engine per round, 5), minMs (minimum
 // time per engine per round, 1000), warmup (3), backends (tfjs backends,
 // "wasm,wasm+firstmax,webgl,cpu"; "+firstmax" and "+lastmax"
@@ -15,12 +16,13 @@
 // tfjsThreads (threads for TF.js's wasm backend, default one per core).
 import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount, setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { gaussLegendre01, integratedGradients, makeModel, parseSafetensors } from './tfjs-ig.js';
+import { gaussLegendre01, integratedGradients, makeGraphModel, makeModel, parseSafetensors } from './tfjs-ig.js';
 
 const params = new URLSearchParams(location.search);
 const num = (k, d) => (params.has(k) ? Number(params.get(k)) : d);
 const list = (k, d) => (params.get(k) ?? d).split(',').filter(Boolean);
 const config = {
+  model: params.get('model') ?? 'fashion_cnn_v1.safetensors',
   steps: num('steps', 32),
   image: num('image', 0),
   rounds: num('rounds', 3),
@@ -110,13 +112,14 @@ async function main() {
   log(`crossOriginIsolated=${self.crossOriginIsolated} cores=${navigator.hardwareConcurrency} tfjs=${tf.version.tfjs}`);
 
   const [modelBuf, sample] = await Promise.all([
-    fetch('/models/fashion_cnn_v1.safetensors').then((r) => r.arrayBuffer()),
+    fetch(`/models/${config.model}`).then((r) => r.arrayBuffer()),
     fetch('/data/test_sample.json').then((r) => r.json()),
   ]);
   const img = sample.images[config.image];
   const pixels = Float32Array.from(img.pixels, (v) => v / 255);
   result.image = { position: config.image, index: img.index, label: img.label };
-  const { tensors } = parseSafetensors(modelBuf);
+  const { tensors, metadata } = parseSafetensors(modelBuf);
+  const architecture = JSON.parse(metadata.architecture);
   const nodes = gaussLegendre01(config.steps);
 
   // The candidates, each with prepare() (initialise, warm up, first result)
@@ -127,7 +130,8 @@ async function main() {
     const w = new WorkerEngine(kind);
     let request = null;
     entry.prepare = async () => {
-      const { info } = await w.call({ op: 'init', kind, model: modelBuf.slice(0) });
+      const { info, macsPerForward } = await w.call({ op: 'init', kind, model: modelBuf.slice(0) });
+      result.macsPerForward = macsPerForward;
       entry.threads = info.threads;
       entry.info = info;
       // Target: the predicted class (igscope's -1), then fixed for the runs.
@@ -195,7 +199,7 @@ async function main() {
       } else {
         entry.threads = 1;
       }
-      model = makeModel(tf, tensors, { pool });
+      model = architecture.nodes ? makeGraphModel(tf, tensors, architecture) : makeModel(tf, tensors, { pool });
       entry.target = candidates[0].target ?? -1;
       if (entry.target < 0) {
         const logits = tf.tidy(() => model.forward(tf.tensor4d(pixels, [1, 28, 28, 1]))).dataSync();
@@ -285,7 +289,6 @@ async function main() {
     result.engines.push(out);
   }
   result.reference = reference.name;
-  result.macsPerForward = 8255232;
   return result;
 }
 

@@ -13,7 +13,9 @@ async function init(kind, model) {
   const info = JSON.parse(engine.buildInfo());
   const arch = JSON.parse(engine.loadModel(new Uint8Array(model)));
   if (arch.error) throw new Error(`loadModel: ${arch.error}`);
-  return { info, architecture: arch };
+  const layers = JSON.parse(engine.layers());
+  const macs = (layers.layers ?? layers).reduce((s, l) => s + l.multiply_adds, 0);
+  return { info, architecture: arch, macsPerForward: macs };
 }
 
 function explainOnce(pixels, request) {

@@ -3,7 +3,7 @@
 // for the page's results, prints a table and writes them as JSON.
 //
 //   node bench/browser/run.mjs [--out build-web/bench.json] [--rounds 3]
-//       [--runs 5] [--min-ms 1000] [--warmup 3] [--image 0] [--steps 32]
+//       [--runs 5] [--min-ms 1000] [--warmup 3] [--image 0] [--steps 32] [--model FILE]
 //       [--backends wasm,wasm+firstmax,webgl,cpu] [--engines threaded,single] [--tfjs-threads N]
 //       [--chromium-arg ARG]... [--timeout-s 900]
 //
@@ -30,7 +30,7 @@ function parseArgs(argv) {
   };
   const pageKeys = { '--rounds': 'rounds', '--runs': 'runs', '--min-ms': 'minMs', '--warmup': 'warmup',
     '--image': 'image', '--steps': 'steps', '--backends': 'backends', '--engines': 'engines',
-    '--tfjs-threads': 'tfjsThreads' };
+    '--tfjs-threads': 'tfjsThreads', '--model': 'model' };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     const next = () => {
@@ -44,7 +44,7 @@ function parseArgs(argv) {
     else if (pageKeys[a]) o.page[pageKeys[a]] = next();
     else if (a === '-h' || a === '--help') {
       console.log('usage: node bench/browser/run.mjs [--out FILE] [--rounds N] [--runs N] [--min-ms MS] [--warmup N]\n' +
-        '  [--image I] [--steps N] [--backends wasm,wasm+firstmax,webgl,cpu] [--engines threaded,single] [--tfjs-threads N]\n' +
+        '  [--image I] [--steps N] [--model fashion_resnet.safetensors] [--backends wasm,wasm+firstmax,webgl,cpu] [--engines threaded,single] [--tfjs-threads N]\n' +
         '  [--chromium PATH] [--chromium-arg ARG]... [--timeout-s S]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);

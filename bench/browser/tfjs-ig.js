@@ -1,5 +1,6 @@
-// fashion_cnn_v1 ported to TensorFlow.js (NHWC) from the igscope model file,
-// and the same Integrated Gradients as igscope's: black baseline, n
+// fashion_cnn_v1 (makeModel), or a graph model such as fashion_resnet
+// (makeGraphModel), ported to TensorFlow.js (NHWC) from the igscope model
+// file, and the same Integrated Gradients as igscope's: black baseline, n
 // Gauss-Legendre nodes on [0, 1], all path points as one batch through
 // tf.grad of the sum of the target logit over the batch.
 
@@ -132,6 +133,70 @@ export function makeModel(tf, tensors, { pool = 'native' } = {}) {
   const dispose = () => {
     for (const v of Object.values(params)) v.dispose();
   };
+  return { forward, dispose };
+}
+
+// A graph-form model (architecture "nodes") as TF.js ops, node by node in
+// the file's order (topological): conv2d (explicit symmetric padding, no
+// groups or dilation), batchnorm (evaluation: the running statistics), relu,
+// add, global_avgpool, flatten (NHWC -> C, H, W order) and dense; the node
+// kinds of fashion_resnet. Any other kind is an error naming it.
+export function makeGraphModel(tf, tensors, architecture) {
+  const t = (name) => {
+    const v = tensors[name];
+    if (!v) throw new Error(`model file has no tensor ${name}`);
+    return tf.tensor(v.data, v.shape, 'float32');
+  };
+  const pair = (v, d) => (v === undefined ? [d, d] : Array.isArray(v) ? v : [v, v]);
+  const params = [];
+  const keep = (x) => {
+    tf.keep(x);
+    params.push(x);
+    return x;
+  };
+  const ops = tf.tidy(() =>
+    architecture.nodes.map((n) => {
+      const id = n.id;
+      switch (n.type) {
+        case 'conv2d': {
+          if ((n.groups ?? 1) !== 1 || pair(n.dilation, 1).some((d) => d !== 1)) throw new Error(`${id}: grouped or dilated conv2d is not ported`);
+          const w = keep(tf.transpose(t(`${id}.weight`), [2, 3, 1, 0]));
+          const b = keep(t(`${id}.bias`));
+          const [ph, pw] = pair(n.padding, 0);
+          const stride = pair(n.stride, 1);
+          return (x) => tf.add(tf.conv2d(x, w, stride, [[0, 0], [ph, ph], [pw, pw], [0, 0]]), b);
+        }
+        case 'batchnorm': {
+          const [mean, variance, scale, offset] = ['running_mean', 'running_var', 'weight', 'bias'].map((k) => keep(t(`${id}.${k}`)));
+          const eps = n.eps ?? 1e-5;
+          return (x) => tf.batchNorm(x, mean, variance, offset, scale, eps);
+        }
+        case 'relu':
+          return (x) => tf.relu(x);
+        case 'add':
+          return (...xs) => xs.slice(1).reduce((a, b) => tf.add(a, b), xs[0]);
+        case 'global_avgpool':
+          return (x) => tf.mean(x, [1, 2], true);
+        case 'flatten':
+          return (x) => tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [x.shape[0], -1]);
+        case 'dense': {
+          const w = keep(tf.transpose(t(`${id}.weight`), [1, 0]));
+          const b = keep(t(`${id}.bias`));
+          return (x) => tf.add(tf.matMul(x, w), b);
+        }
+        default:
+          throw new Error(`${id}: the TF.js port has no '${n.type}' node`);
+      }
+    }),
+  );
+  const forward = (x) => {
+    const values = { input: x };
+    architecture.nodes.forEach((n, i) => {
+      values[n.id] = ops[i](...n.inputs.map((k) => values[k]));
+    });
+    return values[architecture.output];
+  };
+  const dispose = () => params.forEach((v) => v.dispose());
   return { forward, dispose };
 }
 
