@@ -236,6 +236,38 @@ TEST_CASE("the GELU pattern PyTorch exports becomes one gelu node", "[onnx][impo
   }
 }
 
+TEST_CASE("x.view(x.size(0), -1) as PyTorch exports it becomes a flatten", "[onnx][import]") {
+  // Shape -> Gather(0) -> Unsqueeze(axes [0]) -> Concat with [-1] -> Reshape, then Gemm.
+  const std::vector<Pb> nodes = {
+      onnx_node("Relu", {"x"}, {"r"}, "relu"),
+      onnx_node("Shape", {"r"}, {"s"}, "shape"),
+      onnx_node("Gather", {"s", "zero"}, {"g"}, "gather", {onnx_attr_int("axis", 0)}),
+      onnx_node("Unsqueeze", {"g", "axes"}, {"u"}, "unsqueeze"),
+      onnx_node("Concat", {"u", "minus_one"}, {"target"}, "concat", {onnx_attr_int("axis", 0)}),
+      onnx_node("Reshape", {"r", "target"}, {"f"}, "reshape"),
+      onnx_node("Gemm", {"f", "w"}, {"y"}, "fc", {onnx_attr_int("transB", 1)}),
+  };
+  const std::vector<Pb> inits = {onnx_int64_tensor("zero", {}, {0}), onnx_int64_tensor("axes", {1}, {0}),
+                                 onnx_int64_tensor("minus_one", {1}, {-1}), onnx_tensor("w", {2, 12}, iota(24, -1, 0.1f))};
+  auto model = [&](std::vector<Pb> ns) {
+    return onnx_model(onnx_graph(ns, inits, {onnx_value_info("x", {-1, 3, 2, 2})}, {onnx_value_info("y", {-1, 2})}));
+  };
+  Model m = import_bytes(model(nodes));
+  std::vector<std::string> types;
+  for (size_t i = 0; i < m.num_layers(); ++i) types.push_back(m.layer(i).type());
+  CHECK(types == std::vector<std::string>{"relu", "flatten", "dense"});
+  // The batch entry anywhere but first, or a shape used as a tensor, is refused.
+  std::vector<Pb> swapped = nodes;
+  swapped[4] = onnx_node("Concat", {"minus_one", "u"}, {"target"}, "concat", {onnx_attr_int("axis", 0)});
+  CHECK_THROWS_WITH(import_bytes(model(swapped)), Catch::Contains("batch size may only be the target's first entry"));
+  std::vector<Pb> misuse = nodes;
+  misuse[5] = onnx_node("Relu", {"target"}, {"f"}, "relu_of_shape");
+  CHECK_THROWS_WITH(import_bytes(model(misuse)), Catch::Contains("is a tensor's shape"));
+  std::vector<Pb> gather_tensor = nodes;
+  gather_tensor[2] = onnx_node("Gather", {"r", "zero"}, {"g"}, "gather", {onnx_attr_int("axis", 0)});
+  CHECK_THROWS_WITH(import_bytes(model(gather_tensor)), Catch::Contains("Gather is supported only on a tensor's shape"));
+}
+
 TEST_CASE("bad ONNX models are refused with a message that says why", "[onnx][import][errors]") {
   const Pb good = small_model(kConvW);
   const std::vector<uint8_t> bytes = good.data();

@@ -24,7 +24,7 @@ const std::vector<std::string>& supported_onnx_operators() {
       "HardSigmoid", "HardSwish",          "Gelu",      "Erf",       "Mul",       "Add",               "Sub",
       "Div",         "Concat",             "MaxPool",   "AveragePool", "GlobalAveragePool", "Pad",   "Flatten",
       "Reshape",     "Gemm",               "MatMul",    "Dropout",   "Identity",  "Constant",          "Softmax",
-      "LogSoftmax"};
+      "LogSoftmax",  "Shape",              "Gather",    "Unsqueeze", "Squeeze",   "Cast"};
   return ops;
 }
 
@@ -36,7 +36,8 @@ std::string supported_list() {
   std::string s;
   for (const std::string& op : supported_onnx_operators()) s += (s.empty() ? "" : ", ") + op;
   return s + " (Erf only inside the pattern PyTorch exports for GELU; Clip as ReLU or ReLU6; Mul, Add, Sub and Div "
-             "by per-channel constants, Add and Mul of two tensors; Reshape only to [N, -1]; Softmax last)";
+             "by per-channel constants, Add and Mul of two tensors; Reshape only to [N, -1]; Softmax last; Shape, Gather, "
+             "Unsqueeze, Squeeze and Cast only to compute a Reshape's target, as x.view(x.size(0), -1) exports)";
 }
 
 // A value of the ONNX graph: a constant (an initializer or a Constant node's
@@ -46,7 +47,15 @@ struct Value {
   const onnx::TensorProto* tensor = nullptr;  // constant
   std::string node;                           // computed: igscope node id, "input" for the model's input
   Shape shape;                                // computed: igscope shape, batch 1: [1, H, W, C] or [1, F]
+  // A computed tensor's shape, or entries of it (Shape, Gather, Unsqueeze,
+  // Concat): what `x.view(x.size(0), -1)` exports to feed a Reshape. kBatch
+  // stands for the batch size; `scalar` for a rank-0 value.
+  bool shape_value = false;
+  bool scalar = false;
+  std::vector<int64_t> entries;
 };
+
+constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
 
 bool valid_id_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.'; }
 
@@ -120,6 +129,9 @@ class Importer {
   void reshape(const Node& n);
   void gemm(const Node& n);
   void matmul(const Node& n);
+  void shape_op(const Node& n);
+  // The entries of a shape value or an int64 constant (empty optional otherwise).
+  std::optional<std::vector<int64_t>> shape_entries(const std::string& name) const;
   std::optional<std::vector<double>> per_channel(const onnx::TensorProto& c, const Value& x) const;
   // Pads [top, left, bottom, right] of a Conv or pool from its attributes.
   std::array<int64_t, 4> window_pads(const Node& n, const Value& x, const std::vector<int64_t>& kernel,
@@ -308,6 +320,9 @@ const Value& Importer::input(const Node& n, size_t k) const {
 
 const Value& Importer::computed(const Node& n, size_t k) const {
   const Value& v = input(n, k);
+  if (v.shape_value)
+    fail(n, "input " + std::to_string(k) + " ('" + n.inputs[k] +
+                "') is a tensor's shape; shapes are supported only as a Reshape's target");
   if (v.constant)
     fail(n, "input " + std::to_string(k) + " ('" + n.inputs[k] +
                 "') is a constant; the importer needs it computed from the model's input");
@@ -618,6 +633,7 @@ void Importer::arithmetic(const Node& n) {
   if (n.inputs.size() != 2) fail(n, "expected two inputs");
   const Value& a = input(n, 0);
   const Value& b = input(n, 1);
+  if (a.shape_value || b.shape_value) fail(n, "arithmetic on a tensor's shape is not supported");
   if (a.constant && b.constant) fail(n, "both inputs are constants (a constant expression the exporter did not fold)");
   if (!a.constant && !b.constant) {
     if (op == "Add" || op == "Mul") {
@@ -661,6 +677,12 @@ void Importer::arithmetic(const Node& n) {
 void Importer::concat(const Node& n) {
   check_attributes(n, {"axis"});
   if (!n.attribute("axis")) fail(n, "needs an 'axis'");
+  bool shapes = false;
+  for (size_t k = 0; k < n.inputs.size(); ++k) shapes = shapes || input(n, k).shape_value;
+  if (shapes) {
+    shape_op(n);
+    return;
+  }
   std::vector<std::string> inputs;
   size_t rank = 0;
   for (size_t k = 0; k < n.inputs.size(); ++k) {
@@ -765,7 +787,12 @@ void Importer::flatten(const Node& n) {
 void Importer::reshape(const Node& n) {
   check_attributes(n, {"allowzero"});
   const Value& x = computed(n, 0);
-  const std::vector<int64_t> shape = onnx::tensor_int64s(constant(n, 1));
+  const auto target = shape_entries(n.inputs.at(1));
+  if (!target) fail(n, "the target shape must be a constant or computed from the input's shape");
+  std::vector<int64_t> shape = *target;
+  if (!shape.empty() && shape[0] == kBatch) shape[0] = 0;  // the batch, as 0 means "copy"
+  for (int64_t d : shape)
+    if (d == kBatch) fail(n, "the batch size may only be the target's first entry");
   int64_t features = 1;
   for (size_t a = 1; a < x.shape.size(); ++a) features *= x.shape[a];
   const bool ok = shape.size() == 2 && (shape[0] == 0 || shape[0] == -1 || shape[0] > 0) &&
@@ -848,6 +875,84 @@ void Importer::matmul(const Node& n) {
   define(out, v);
 }
 
+std::optional<std::vector<int64_t>> Importer::shape_entries(const std::string& name) const {
+  const auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  const Value& v = it->second;
+  if (v.shape_value) return v.entries;
+  if (v.constant && (v.tensor->data_type == onnx::kInt64 || v.tensor->data_type == onnx::kInt32) &&
+      v.tensor->dims.size() <= 1)
+    return onnx::tensor_int64s(*v.tensor);
+  return std::nullopt;
+}
+
+// Shape arithmetic, kept symbolic: the batch stays kBatch, everything else
+// is known from the shapes the importer tracks.
+void Importer::shape_op(const Node& n) {
+  const std::string& op = n.op_type;
+  Value out;
+  out.shape_value = true;
+  auto entries_of = [&](size_t k) {
+    const auto e = shape_entries(n.inputs.at(k));
+    if (!e) fail(n, "supported only on a tensor's shape or integer constants (to compute a Reshape's target)");
+    return *e;
+  };
+  auto scalar_of = [&](size_t k) {
+    const auto it = values_.find(n.inputs.at(k));
+    return it != values_.end() && (it->second.shape_value ? it->second.scalar : it->second.tensor->dims.empty());
+  };
+  if (op == "Shape") {
+    check_attributes(n, {"start", "end"});
+    const Value& x = computed(n, 0);
+    std::vector<int64_t> dims = {kBatch};
+    if (x.shape.size() == 4) dims.insert(dims.end(), {x.shape[3], x.shape[1], x.shape[2]});  // N, C, H, W
+    else dims.insert(dims.end(), x.shape.begin() + 1, x.shape.end());
+    const auto rank = static_cast<int64_t>(dims.size());
+    int64_t start = attr_int(n, "start", 0), end = attr_int(n, "end", rank);
+    if (start < 0) start += rank;
+    if (end < 0) end += rank;
+    start = std::clamp<int64_t>(start, 0, rank);
+    end = std::clamp<int64_t>(end, start, rank);
+    out.entries.assign(dims.begin() + start, dims.begin() + end);
+  } else if (op == "Gather") {
+    check_attributes(n, {"axis"});
+    if (!input(n, 0).shape_value) fail(n, "Gather is supported only on a tensor's shape (as x.size(0) exports)");
+    if (attr_int(n, "axis", 0) != 0) fail(n, "Gather on a shape needs axis 0");
+    const std::vector<int64_t> from = entries_of(0), idx = onnx::tensor_int64s(constant(n, 1));
+    for (int64_t i : idx) {
+      const int64_t j = i < 0 ? i + static_cast<int64_t>(from.size()) : i;
+      if (j < 0 || j >= static_cast<int64_t>(from.size())) fail(n, "index out of range");
+      out.entries.push_back(from[static_cast<size_t>(j)]);
+    }
+    out.scalar = constant(n, 1).dims.empty();
+  } else if (op == "Unsqueeze" || op == "Squeeze") {
+    check_attributes(n, {"axes"});
+    std::vector<int64_t> axes = attr_ints(n, "axes", {});
+    if (has_input(n, 1)) axes = onnx::tensor_int64s(constant(n, 1));
+    out.entries = entries_of(0);
+    if (op == "Unsqueeze") {
+      if (!scalar_of(0) || axes != std::vector<int64_t>{0}) fail(n, "only the Unsqueeze of a scalar on axis 0 is supported");
+    } else {
+      if (out.entries.size() != 1 || (!axes.empty() && axes != std::vector<int64_t>{0}))
+        fail(n, "only the Squeeze of a one-entry shape is supported");
+      out.scalar = true;
+    }
+  } else if (op == "Cast") {
+    check_attributes(n, {"to", "saturate"});
+    const int64_t to = attr_int(n, "to", 0);
+    if (to != onnx::kInt64 && to != onnx::kInt32) fail(n, "a Cast of a shape is supported only to int64 or int32");
+    out.entries = entries_of(0);
+    out.scalar = scalar_of(0);
+  } else {  // Concat of shapes along axis 0
+    if (attr_int(n, "axis", 0) != 0) fail(n, "a Concat of shapes needs axis 0");
+    for (size_t k = 0; k < n.inputs.size(); ++k) {
+      const std::vector<int64_t> e = entries_of(k);
+      out.entries.insert(out.entries.end(), e.begin(), e.end());
+    }
+  }
+  define(n.outputs.at(0), out);
+}
+
 void Importer::convert(size_t index) {
   const Node& n = m_.graph.nodes[index];
   if (!(n.domain.empty() || n.domain == "ai.onnx"))
@@ -923,6 +1028,8 @@ void Importer::convert(size_t index) {
       fail(n, "training_mode=true is not supported (export the model in eval mode)");
     check_extra_outputs_unused(n);
     define(n.outputs[0], input(n, 0));
+  } else if (op == "Shape" || op == "Gather" || op == "Unsqueeze" || op == "Squeeze" || op == "Cast") {
+    shape_op(n);
   } else if (op == "Erf") {
     fail(n, "Erf is supported only inside the GELU pattern PyTorch exports (Div by sqrt(2), Erf, Add 1, Mul by the "
             "input, Mul by 0.5)");
