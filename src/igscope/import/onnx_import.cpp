@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstddef>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -913,7 +914,7 @@ void Importer::shape_op(const Node& n) {
     if (end < 0) end += rank;
     start = std::clamp<int64_t>(start, 0, rank);
     end = std::clamp<int64_t>(end, start, rank);
-    out.entries.assign(dims.begin() + start, dims.begin() + end);
+    out.entries.assign(dims.begin() + static_cast<std::ptrdiff_t>(start), dims.begin() + static_cast<std::ptrdiff_t>(end));
   } else if (op == "Gather") {
     check_attributes(n, {"axis"});
     if (!input(n, 0).shape_value) fail(n, "Gather is supported only on a tensor's shape (as x.size(0) exports)");
