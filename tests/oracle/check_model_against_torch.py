@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Independent oracle: igscope's forward pass and input gradient against PyTorch.
 
-Creates a random fashion_cnn_v1 with `igscope init`, runs a batch through
+Creates a random fashion_cnn_v1 with `igscope init` (or reads --model, a
+shipped model), runs a batch through
 igscope (dump_model_outputs) and through PyTorch (torch_model.py), and checks
 that the logits and the gradient of a chosen logit with respect to the input
 agree with PyTorch in float64 within 1e-4 of the largest magnitude, the
@@ -44,13 +45,16 @@ def main():
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--arch", default="fashion_cnn_v1", help="architecture name for igscope init")
+    ap.add_argument("--model", help="a model file to check instead of a random --arch (a shipped model)")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     torch.manual_seed(0)
 
-    model_path = os.path.join(args.workdir, args.arch + "_random.safetensors")
-    subprocess.run([args.igscope, "init", "--arch", args.arch, "--seed", str(args.seed),
-                    "--out", model_path], check=True, stdout=subprocess.DEVNULL)
+    model_path = args.model
+    if not model_path:
+        model_path = os.path.join(args.workdir, args.arch + "_random.safetensors")
+        subprocess.run([args.igscope, "init", "--arch", args.arch, "--seed", str(args.seed),
+                        "--out", model_path], check=True, stdout=subprocess.DEVNULL)
 
     rng = np.random.default_rng(args.seed)
     x = test_batch(rng)

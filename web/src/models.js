@@ -3,6 +3,7 @@
 export const MODELS = [
   { file: 'fashion_cnn_smelu.safetensors', label: 'Fashion CNN, SmeLU (smooth)' },
   { file: 'fashion_cnn_v1.safetensors', label: 'Fashion CNN, ReLU' },
+  { file: 'fashion_resnet.safetensors', label: 'Fashion ResNet (a graph)' },
 ];
 
 // The bytes of the model file at `url`; rejects when the server does not
