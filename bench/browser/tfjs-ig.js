@@ -14,6 +14,8 @@ export function parseSafetensors(buffer) {
   const tensors = {};
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    // Batch norm's I64 step counter is not needed for evaluation.
+    if (t.dtype === 'I64' && name.endsWith('.num_batches_tracked')) continue;
     if (t.dtype !== 'F32') throw new Error(`${name}: dtype ${t.dtype}, expected F32`);
     const [begin, end] = t.data_offsets;
     // slice() copies, so the Float32Array is aligned whatever the offset.
