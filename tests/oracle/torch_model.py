@@ -85,6 +85,35 @@ def pair(v):
     return tuple(v) if isinstance(v, list) else (v, v)
 
 
+class Affine(nn.Module):
+    """igscope's affine node: y = scale * x + shift along the channel axis of
+    NCHW (the features of [N, F]), each list of 1 or C entries. Like igscope,
+    it computes in float64 from the constants as written (doubles) and rounds
+    the result once to the input's dtype; it has no parameters (the constants
+    are in the architecture, not the state_dict)."""
+
+    def __init__(self, scale, shift):
+        super().__init__()
+        self.scale = [float(v) for v in (scale if isinstance(scale, list) else [scale])]
+        self.shift = [float(v) for v in (shift if isinstance(shift, list) else [shift])]
+
+    def constants(self, x):
+        """(scale, shift) as float64 tensors shaped to broadcast against x (NCHW or [N, F])."""
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        for v in (self.scale, self.shift):
+            if len(v) != 1 and len(v) != x.shape[1]:
+                raise ValueError(f"affine: {len(v)} constants for {x.shape[1]} channels")
+        return (torch.tensor(self.scale, dtype=torch.float64).view(shape),
+                torch.tensor(self.shift, dtype=torch.float64).view(shape))
+
+    def forward(self, x):
+        scale, shift = self.constants(x)
+        return (x.double() * scale + shift).to(x.dtype)
+
+    def extra_repr(self):
+        return f"scale={self.scale}, shift={self.shift}"
+
+
 def avg_pool(spec):
     """nn.AvgPool2d for an avgpool2d entry (igscope's defaults are PyTorch's)."""
     return nn.AvgPool2d(pair(spec["kernel"]), stride=pair(spec.get("stride", spec["kernel"])),
@@ -119,6 +148,11 @@ def build_sequential(arch):
                                        padding=pair(spec.get("padding", 0)), ceil_mode=spec.get("ceil_mode", False)))
         elif t == "avgpool2d":
             layers.append(avg_pool(spec))
+        elif t == "affine":
+            layers.append(Affine(spec["scale"], spec["shift"]))
+        elif t == "pad2d":
+            top, left, bottom, right = spec["padding"]
+            layers.append(nn.ConstantPad2d((left, right, top, bottom), float(spec.get("value", 0.0))))
         elif t == "global_avgpool":
             layers.append(nn.AdaptiveAvgPool2d(1))
         elif t == "relu":
