@@ -347,3 +347,28 @@ TEST_CASE("bad ONNX models are refused with a message that says why", "[onnx][im
   };
   CHECK_NOTHROW(import_bytes(graph_with(with_head({onnx_node("Relu", {"x"}, {"r"}, "relu")}), {external}), o));
 }
+
+TEST_CASE("inputs the fuzzer found are refused with a message", "[onnx][import][errors]") {
+  auto model = [](std::vector<Pb> nodes, std::vector<Pb> inits) {
+    return onnx_model(
+        onnx_graph(nodes, inits, {onnx_value_info("x", {-1, 1, 2, 2})}, {onnx_value_info("y", {-1, 2})}), 17);
+  };
+  const Pb w = onnx_tensor("w", {2, 4}, iota(8, -0.5f, 0.25f));
+  const Pb fc = onnx_node("Gemm", {"f", "w"}, {"y"}, "fc", {onnx_attr_int("transB", 1)});
+  // A Reshape without its target shape (was an unchecked input 1).
+  CHECK_THROWS_WITH(import_bytes(model({onnx_node("Reshape", {"x"}, {"f"}, "reshape"), fc}, {w})),
+                    Catch::Contains("'reshape'") && Catch::Contains("target shape"));
+  // The GELU pattern around a value no node produces (was an unchecked lookup).
+  const std::vector<Pb> gelu_inits = {onnx_tensor("sqrt2", {}, {1.4142135f}), onnx_tensor("one", {}, {1.0f}),
+                                      onnx_tensor("half", {}, {0.5f}), w};
+  CHECK_THROWS_WITH(import_bytes(model({onnx_node("Div", {"nowhere", "sqrt2"}, {"d"}, "div"),
+                                        onnx_node("Erf", {"d"}, {"e"}, "erf"), onnx_node("Add", {"e", "one"}, {"a"}, "add"),
+                                        onnx_node("Mul", {"nowhere", "a"}, {"m"}, "mul1"),
+                                        onnx_node("Mul", {"m", "half"}, {"g"}, "mul2"),
+                                        onnx_node("Flatten", {"g"}, {"f"}, "flat"), fc},
+                                       gelu_inits)),
+                    Catch::Contains("'nowhere'") && Catch::Contains("dangling input"));
+  // A weight whose packed values are empty (an empty copy; UBSan's null-pointer finding).
+  CHECK_THROWS_WITH(import_bytes(model({onnx_node("Flatten", {"x"}, {"f"}, "flat"), fc}, {onnx_tensor("w", {2, 4}, {})})),
+                    Catch::Contains("holds 0 values, the dims need 8"));
+}

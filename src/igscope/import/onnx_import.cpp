@@ -98,6 +98,8 @@ class Importer {
   // Inputs of node n.
   bool has_input(const Node& n, size_t k) const { return k < n.inputs.size() && !n.inputs[k].empty(); }
   const Value& input(const Node& n, size_t k) const;
+  // The value `name` as node n reads it; a dangling or out-of-order name fails on n.
+  const Value& value_named(const Node& n, const std::string& name) const;
   const Value& computed(const Node& n, size_t k) const;
   const onnx::TensorProto& constant(const Node& n, size_t k) const;
   std::optional<double> scalar(const std::string& name) const;
@@ -309,7 +311,10 @@ void Importer::define_input() {
 
 const Value& Importer::input(const Node& n, size_t k) const {
   if (!has_input(n, k)) fail(n, "input " + std::to_string(k) + " is missing");
-  const std::string& name = n.inputs[k];
+  return value_named(n, n.inputs[k]);
+}
+
+const Value& Importer::value_named(const Node& n, const std::string& name) const {
   const auto it = values_.find(name);
   if (it != values_.end()) return it->second;
   const auto p = producer_.find(name);
@@ -788,7 +793,8 @@ void Importer::flatten(const Node& n) {
 void Importer::reshape(const Node& n) {
   check_attributes(n, {"allowzero"});
   const Value& x = computed(n, 0);
-  const auto target = shape_entries(n.inputs.at(1));
+  if (!has_input(n, 1)) fail(n, "needs its target shape as input 1");
+  const auto target = shape_entries(n.inputs[1]);
   if (!target) fail(n, "the target shape must be a constant or computed from the input's shape");
   std::vector<int64_t> shape = *target;
   if (!shape.empty() && shape[0] == kBatch) shape[0] = 0;  // the batch, as 0 means "copy"
@@ -861,7 +867,9 @@ void Importer::matmul(const Node& n) {
   const auto add = matmul_add_.find(static_cast<size_t>(&n - m_.graph.nodes.data()));
   if (add != matmul_add_.end()) {
     const Node& a = m_.graph.nodes[add->second];
-    const onnx::TensorProto& c = *values_.at(a.inputs[0] == n.outputs[0] ? a.inputs[1] : a.inputs[0]).tensor;
+    const Value& cv_value = value_named(a, a.inputs[0] == n.outputs[0] ? a.inputs[1] : a.inputs[0]);
+    if (!cv_value.constant) fail(a, "the bias added to a MatMul must be a constant");
+    const onnx::TensorProto& c = *cv_value.tensor;
     const std::vector<float> cv = onnx::tensor_floats(c);
     if (cv.size() != 1 && static_cast<int64_t>(cv.size()) != m) fail(a, "the bias must have 1 or " + std::to_string(m) + " values");
     for (int64_t i = 0; i < m; ++i) bias[static_cast<size_t>(i)] = cv[cv.size() == 1 ? 0 : static_cast<size_t>(i)];
@@ -894,13 +902,17 @@ void Importer::shape_op(const Node& n) {
   Value out;
   out.shape_value = true;
   auto entries_of = [&](size_t k) {
-    const auto e = shape_entries(n.inputs.at(k));
+    if (!has_input(n, k)) fail(n, "input " + std::to_string(k) + " is missing");
+    const auto e = shape_entries(n.inputs[k]);
     if (!e) fail(n, "supported only on a tensor's shape or integer constants (to compute a Reshape's target)");
     return *e;
   };
   auto scalar_of = [&](size_t k) {
-    const auto it = values_.find(n.inputs.at(k));
-    return it != values_.end() && (it->second.shape_value ? it->second.scalar : it->second.tensor->dims.empty());
+    if (!has_input(n, k)) return false;
+    const auto it = values_.find(n.inputs[k]);
+    if (it == values_.end()) return false;
+    const Value& v = it->second;
+    return v.shape_value ? v.scalar : v.constant && v.tensor && v.tensor->dims.empty();
   };
   if (op == "Shape") {
     check_attributes(n, {"start", "end"});
@@ -964,7 +976,7 @@ void Importer::convert(size_t index) {
   if (n.outputs.empty()) fail(n, "has no output");
   const auto gelu = gelu_.find(index);
   if (gelu != gelu_.end()) {
-    const Value& x = values_.at(gelu->second);
+    const Value& x = value_named(n, gelu->second);
     if (x.constant) fail(n, "the GELU pattern's input is a constant");
     emit_to(n, {{"type", "gelu"}, {"approximate", "none"}}, {x.node}, n.outputs[0], hint(n));
     return;

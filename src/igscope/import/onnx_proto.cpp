@@ -344,7 +344,7 @@ std::vector<float> tensor_floats(const TensorProto& t) {
   if (t.data_type == kFloat) {
     const std::string b = value_bytes(t);
     std::vector<float> out(b.size() / 4);
-    std::memcpy(out.data(), b.data(), b.size());
+    if (!b.empty()) std::memcpy(out.data(), b.data(), b.size());
     return out;
   }
   const std::vector<double> d = tensor_doubles(t);
@@ -357,7 +357,7 @@ std::vector<int64_t> tensor_int64s(const TensorProto& t) {
   if (t.data_type == kInt64) {
     const std::string b = value_bytes(t);
     std::vector<int64_t> out(b.size() / 8);
-    std::memcpy(out.data(), b.data(), b.size());
+    if (!b.empty()) std::memcpy(out.data(), b.data(), b.size());
     return out;
   }
   const std::vector<double> d = tensor_doubles(t);

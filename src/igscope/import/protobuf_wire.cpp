@@ -152,6 +152,7 @@ void Reader::append(std::vector<float>& out) {
   }
   const std::string_view b = bytes();
   if (b.size() % 4) fail("packed float field " + std::to_string(field_) + " is not a multiple of 4 bytes");
+  if (b.empty()) return;
   const size_t n = b.size() / 4, old = out.size();
   out.resize(old + n);
   std::memcpy(out.data() + old, b.data(), b.size());
@@ -164,6 +165,7 @@ void Reader::append(std::vector<double>& out) {
   }
   const std::string_view b = bytes();
   if (b.size() % 8) fail("packed double field " + std::to_string(field_) + " is not a multiple of 8 bytes");
+  if (b.empty()) return;
   const size_t n = b.size() / 8, old = out.size();
   out.resize(old + n);
   std::memcpy(out.data() + old, b.data(), b.size());
