@@ -200,8 +200,8 @@ TEST_CASE("import puts the input range and normalisation in front", "[onnx][impo
   CHECK(m.layer(0).to_json()["scale"][0].get<double>() == Approx(5.1));
   CHECK(m.layer(0).to_json()["shift"][0].get<double>() == Approx(-2.0));
   o.mean = {1, 2};
-  CHECK_THROWS_WITH(import_bytes(small_model(kConvW), o), Catch::Contains("--mean has 2 values") &&
-                                                              Catch::Contains("1 channels"));
+  CHECK_THROWS_WITH(import_bytes(small_model(kConvW), o), Catch::Contains("the mean has 2 values") &&
+                                                              Catch::Contains("1 channel (give one value)"));
   o.mean = {0};
   o.classes = {"a"};
   CHECK_THROWS_WITH(import_bytes(small_model(kConvW), o), Catch::Contains("1 class names for a model of 3 outputs"));
@@ -371,4 +371,20 @@ TEST_CASE("inputs the fuzzer found are refused with a message", "[onnx][import][
   // A weight whose packed values are empty (an empty copy; UBSan's null-pointer finding).
   CHECK_THROWS_WITH(import_bytes(model({onnx_node("Flatten", {"x"}, {"f"}, "flat"), fc}, {onnx_tensor("w", {2, 4}, {})})),
                     Catch::Contains("holds 0 values, the dims need 8"));
+}
+
+TEST_CASE("import options as the command's flags and the page's fields write them", "[onnx][import]") {
+  const OnnxImportOptions o = parse_onnx_import_options("0:255", "123.675, 116.28,103.53", "58.395");
+  CHECK(o.input_scale == 255.0);
+  CHECK(o.mean == std::vector<double>{123.675, 116.28, 103.53});
+  CHECK(o.std == std::vector<double>{58.395});
+  const OnnxImportOptions none = parse_onnx_import_options("0:1", "", " ");
+  CHECK(none.input_scale == 1.0);
+  CHECK(none.mean.empty());
+  CHECK(none.std.empty());
+  CHECK_THROWS_WITH(parse_onnx_import_options("0:100", "", ""), Catch::Contains("0:1 or 0:255, not '0:100'"));
+  CHECK_THROWS_WITH(parse_onnx_import_options("0:1", "0.5,x", ""), Catch::Contains("the mean: 'x' is not a number"));
+  CHECK_THROWS_WITH(parse_onnx_import_options("0:1", "", "0.2,,0.3"), Catch::Contains("the std: '' is not a number"));
+  CHECK_THROWS_WITH(parse_onnx_import_options("0:1", "nan", ""), Catch::Contains("'nan' is not a number"));
+  CHECK_THROWS_WITH(parse_onnx_import_options("0:1", "0.5 0.4", ""), Catch::Contains("'0.5 0.4' is not a number"));
 }

@@ -75,21 +75,6 @@ std::string read_side_file(const std::filesystem::path& dir, const std::string& 
   return bytes;
 }
 
-std::vector<double> parse_list(const std::string& text, const char* what) {
-  std::vector<double> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    try {
-      size_t used = 0;
-      out.push_back(std::stod(item, &used));
-      if (used != item.size()) throw std::invalid_argument(item);
-    } catch (const std::exception&) {
-      throw Error(std::string("--") + what + ": '" + item + "' is not a number");
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 void add_import_command(CLI::App& app) {
@@ -120,10 +105,7 @@ void add_import_command(CLI::App& app) {
       f << onnx::to_json(proto).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       return;
     }
-    OnnxImportOptions o;
-    o.input_scale = opt->range == "0:255" ? 255.0 : 1.0;
-    if (!opt->mean.empty()) o.mean = parse_list(opt->mean, "mean");
-    if (!opt->std.empty()) o.std = parse_list(opt->std, "std");
+    OnnxImportOptions o = parse_onnx_import_options(opt->range, opt->mean, opt->std);
     if (!opt->classes.empty()) o.classes = read_classes(opt->classes);
     o.name = opt->name.empty() ? std::filesystem::path(opt->model).stem().string() : opt->name;
     const std::filesystem::path dir = std::filesystem::absolute(opt->model).parent_path();

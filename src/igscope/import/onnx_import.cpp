@@ -10,6 +10,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
+#include <cstdlib>
 
 #include "igscope/import/onnx_proto.h"
 #include "igscope/import/protobuf_wire.h"
@@ -285,16 +287,17 @@ void Importer::define_input() {
     auto fit = [&](const std::vector<double>& list, const char* what, double fallback) {
       if (list.empty()) return std::vector<double>{fallback};
       if (list.size() != 1 && static_cast<int64_t>(list.size()) != c)
-        throw Error(std::string("import: --") + what + " has " + std::to_string(list.size()) +
-                    " values; the model's input has " + std::to_string(c) + " channels (give 1 or " +
-                    std::to_string(c) + ")");
+        throw Error(std::string("import: the ") + what + " has " + std::to_string(list.size()) +
+                    " values; the model's input has " +
+                    (c == 1 ? std::string("1 channel (give one value)")
+                            : std::to_string(c) + " channels (give 1 or " + std::to_string(c) + ")"));
       return list;
     };
     const std::vector<double> mean = fit(o_.mean, "mean", 0.0), sd = fit(o_.std, "std", 1.0);
     for (double s : sd)
-      if (!(s > 0) || !std::isfinite(s)) throw Error("import: every --std value must be positive and finite");
+      if (!(s > 0) || !std::isfinite(s)) throw Error("import: every std value must be positive and finite");
     for (double m : mean)
-      if (!std::isfinite(m)) throw Error("import: every --mean value must be finite");
+      if (!std::isfinite(m)) throw Error("import: every mean value must be finite");
     if (!(o_.input_scale > 0) || !std::isfinite(o_.input_scale)) throw Error("import: bad input range");
     const size_t k = std::max(mean.size(), sd.size());
     std::vector<double> scale(k), shift(k);
@@ -1153,6 +1156,35 @@ Model import_onnx(const uint8_t* bytes, size_t size, const OnnxImportOptions& op
   if (size == 0) throw Error("ONNX model: the file is empty");
   const onnx::ModelProto proto = onnx::parse_onnx_model(bytes, size);
   return Importer(proto, options).run();
+}
+
+OnnxImportOptions parse_onnx_import_options(const std::string& range, const std::string& mean, const std::string& std) {
+  OnnxImportOptions o;
+  if (range == "0:1") {
+    o.input_scale = 1.0;
+  } else if (range == "0:255") {
+    o.input_scale = 255.0;
+  } else {
+    throw Error("import: the input range must be 0:1 or 0:255, not '" + range + "'");
+  }
+  auto list = [](const std::string& text, const char* what) {
+    std::vector<double> out;
+    if (text.find_first_not_of(" \t") == std::string::npos) return out;
+    std::stringstream ss(text);
+    for (std::string item; std::getline(ss, item, ',');) {
+      const size_t a = item.find_first_not_of(" \t"), b = item.find_last_not_of(" \t");
+      const std::string v = a == std::string::npos ? "" : item.substr(a, b - a + 1);
+      char* end = nullptr;
+      const double d = v.empty() ? 0.0 : std::strtod(v.c_str(), &end);
+      if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d))
+        throw Error(std::string("import: the ") + what + ": '" + item + "' is not a number (give R,G,B or one value)");
+      out.push_back(d);
+    }
+    return out;
+  };
+  o.mean = list(mean, "mean");
+  o.std = list(std, "std");
+  return o;
 }
 
 }  // namespace igscope

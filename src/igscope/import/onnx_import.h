@@ -42,6 +42,11 @@ struct OnnxImportOptions {
 // says what is wrong; nothing is returned half-built.
 Model import_onnx(const uint8_t* bytes, size_t size, const OnnxImportOptions& options);
 
+// The options as a user writes them (the command's flags, the page's fields):
+// range "0:1" or "0:255", mean and std as comma-separated numbers, one per
+// channel or one for all ("" for none). Throws Error naming the bad field.
+OnnxImportOptions parse_onnx_import_options(const std::string& range, const std::string& mean, const std::string& std);
+
 // The ONNX operators the importer converts, in the order the docs list them.
 const std::vector<std::string>& supported_onnx_operators();
 
