@@ -1,4 +1,5 @@
-// The embind layer the web page's worker drives: load a model from bytes,
+// The embind layer the web page's worker drives: load a model from bytes
+// (an igscope model file, or an ONNX model converted by the core's importer),
 // predict, explain (any method, baseline and quadrature the core has),
 // cancel a computation in flight, layer conductance of a hidden layer, and
 // IG of a tabular regressor (a second model slot) on raw feature rows. No model or attribution logic lives here
@@ -24,6 +25,7 @@
 #include "igscope/attribution/explanation_json.h"
 #include "igscope/backend/simd.h"
 #include "igscope/error.h"
+#include "igscope/import/onnx_import.h"
 #include "igscope/model.h"
 #include "igscope/tabular_rows.h"
 
@@ -57,14 +59,34 @@ class Engine {
   }
 
   // The model file's bytes (.safetensors). On success: its architecture
-  // JSON (name, input, classes, layers). A bad file leaves the current model.
+  // JSON (name, input, classes, nodes) with "parameters" and "outputs". A bad
+  // file leaves the current model.
   std::string load_model(const std::string& bytes) {
     return guarded([&] {
-      igscope::Model m = igscope::load_model_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-      model_ = std::make_unique<igscope::Model>(std::move(m));
-      json j = model_->architecture();
-      j["parameters"] = model_->parameter_count();
-      return j;
+      return take_model(igscope::load_model_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    });
+  }
+
+  // An ONNX model's bytes and the import options the user gave, as JSON:
+  // {"inputRange": "0:1" | "0:255", "mean": "R,G,B", "std": "R,G,B",
+  // "name": "...", "classes": [...]}, every field optional. The same
+  // conversion as `igscope import`; on success, the model is loaded and its
+  // architecture returned as load_model does. Weights in a side file
+  // (external data) are refused: the page has only the one file.
+  std::string import_onnx_model(const std::string& bytes, const std::string& options_json) {
+    return guarded([&] {
+      const json o = options_json.empty() ? json::object() : json::parse(options_json);
+      if (!o.is_object()) throw Error("the ONNX import options must be a JSON object");
+      auto text = [&](const char* key, const char* fallback) {
+        if (!o.contains(key) || o[key].is_null()) return std::string(fallback);
+        if (!o[key].is_string()) throw Error(std::string("the ONNX import option '") + key + "' must be a string");
+        return o[key].get<std::string>();
+      };
+      igscope::OnnxImportOptions options =
+          igscope::parse_onnx_import_options(text("inputRange", "0:1"), text("mean", ""), text("std", ""));
+      options.name = text("name", "");
+      if (o.contains("classes") && !o["classes"].is_null()) options.classes = o["classes"].get<std::vector<std::string>>();
+      return take_model(igscope::import_onnx(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), options));
     });
   }
 
@@ -286,6 +308,16 @@ class Engine {
     }
   }
 
+  // Makes m the current model; its architecture JSON with the parameter
+  // and output counts.
+  json take_model(igscope::Model m) {
+    model_ = std::make_unique<igscope::Model>(std::move(m));
+    json j = model_->architecture();
+    j["parameters"] = model_->parameter_count();
+    j["outputs"] = model_->num_outputs();
+    return j;
+  }
+
   void require_model() const {
     if (!model_) throw Error("no model loaded");
   }
@@ -325,6 +357,7 @@ EMSCRIPTEN_BINDINGS(igscope) {
       .constructor<int>()
       .function("buildInfo", &Engine::build_info)
       .function("loadModel", &Engine::load_model)
+      .function("importOnnxModel", &Engine::import_onnx_model)
       .function("predict", &Engine::predict)
       .function("setBaselineImage", &Engine::set_baseline_image)
       .function("setDataset", &Engine::set_dataset)

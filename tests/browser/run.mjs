@@ -16,6 +16,7 @@ import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { igscopeConfig } from '../../web/vite.config.js';
 import { allPassed, check, runSteps, summary } from './checks.mjs';
+import { buildOnnxFixture, onnxTests } from './onnx.mjs';
 import { viewsTests } from './views.mjs';
 import { widgetTests } from './widget.mjs';
 
@@ -53,10 +54,11 @@ async function serve(isolated) {
   return { server, url: `http://127.0.0.1:${port}/` };
 }
 
+// model: a file in model_weights/, or a path.
 function nativeAttributions(model, index, target, baseline) {
   const out = path.join(tmp, `native-${index}-${target}-${baseline.replace(/[^a-z0-9.]/gi, '_')}.json`);
   execFileSync(cli, [
-    'attribute', '--model', path.join(root, 'model_weights', model), '--input', `test:${index}`,
+    'attribute', '--model', path.resolve(root, 'model_weights', model), '--input', `test:${index}`,
     '--target', String(target), '--method', 'ig', '--baseline', baseline, '--steps', '32',
     '--quadrature', 'gausslegendre', '--backend', 'simd', '--threads', '1', '--json', out,
   ], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -540,9 +542,10 @@ async function main() {
   const errors = [];
   const started = Date.now();
   // `node tests/browser/run.mjs widget` runs the widget's tests only,
-  // `... views` the views' tests only.
+  // `... views` the views' tests only, `... onnx` ONNX import's (page and widget).
   const only = process.argv[2];
-  if (only !== 'widget' && only !== 'views') {
+  const fixture = buildOnnxFixture({ root, cli, tmp });
+  if (!only) {
     for (const [session, url] of [[isolatedSession, isolated.url], [plainSession, plain.url]]) {
       try {
         await session(browser, url, errors);
@@ -552,12 +555,19 @@ async function main() {
     }
   }
   try {
-    if (only !== 'widget') await viewsTests({ browser, url: isolated.url, plainUrl: plain.url, root, cli, tmp, check, errors });
+    if (!only || only === 'onnx')
+      await onnxTests({ browser, url: isolated.url, fixture, native: nativeAttributions, check, errors, settled, setControl, maxAbsDiff, watchConsole });
+  } catch (e) {
+    check('onnx session ran to the end', false, e.stack || e.message);
+  }
+  try {
+    if (!only || only === 'views') await viewsTests({ browser, url: isolated.url, plainUrl: plain.url, root, cli, tmp, check, errors });
   } catch (e) {
     check('views session ran to the end', false, e.stack || e.message);
   }
   try {
-    if (only !== 'views') await widgetTests({ browser, root, native: nativeAttributions });
+    if (!only || only === 'widget' || only === 'onnx')
+      await widgetTests({ browser, root, native: nativeAttributions, fixture, onlyOnnx: only === 'onnx' });
   } catch (e) {
     check('widget session ran to the end', false, e.stack || e.message);
   } finally {

@@ -283,6 +283,45 @@ async function graphModel(s) {
   await page.close();
 }
 
+// An .onnx model attribute, with the import options as attributes: imported
+// in the worker, the map is native igscope's on `igscope import`'s file;
+// the same file without the options is another model (another map); an
+// LSTM's widget shows the importer's refusal.
+const ONNX_PAGE = (f) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module" src="../src/igscope-explorer.js"></script>
+<igscope-explorer id="onnx" model="../models/small_mixed.onnx" mean="${f.mean}" std="${f.std}" sample="121" baseline="black" steps="32"></igscope-explorer>
+<igscope-explorer id="raw" model="../models/small_mixed.onnx" sample="121" baseline="black" steps="32"></igscope-explorer>
+<igscope-explorer id="lstm" model="../models/lstm_tiny.onnx" sample="121"></igscope-explorer>`;
+
+async function onnxModel(s) {
+  if (!s.fixture) return;
+  const page = await s.context.newPage();
+  watch(page, 'widget, onnx model', s.errors, s.requests);
+  await page.goto(s.plain.url + 'examples/onnx.html');
+  await page.waitForFunction(
+    () => Array.from(document.querySelectorAll('igscope-explorer')).every((e) => e.state === 'done' || e.state === 'error'),
+    null,
+    { timeout: 120000 },
+  );
+  const [w, raw, lstm] = await widgets(page);
+  const index = await page.evaluate(async () => (await (await fetch('../data/test_sample.json')).json()).images[121].index);
+  const ok = w && w.state === 'done' && w.result;
+  const ref = ok ? s.native(s.fixture.imported, index, w.result.target, 'black') : null;
+  const d = ok ? maxAbsDiff(w.result.attributions, ref.attributions) : Infinity;
+  const dRaw = ok && raw && raw.result ? maxAbsDiff(raw.result.attributions, ref.attributions) : 0;
+  check(
+    `widget: model="small_mixed.onnx" mean="${s.fixture.mean}" std="${s.fixture.std}" is imported in the browser, and its map = native igscope on igscope import's file (test:${index}, black) within 1e-4`,
+    ok && d <= 1e-4 && w.colours > 3 && dRaw > 1e-2,
+    w ? `${w.state}${w.error ? ` (${w.error})` : ''}, max |diff| ${d.toExponential(2)}; without mean and std: ${dRaw.toExponential(2)}` : 'no widget',
+  );
+  check(
+    'widget: an LSTM .onnx shows the importer\'s refusal, naming the operator',
+    lstm && lstm.state === 'error' && /LSTM \(node/.test(lstm.error || ''),
+    lstm ? `${lstm.state}: ${(lstm.error || '').slice(0, 160)}` : 'no widget',
+  );
+  await page.close();
+}
+
 // Shared worker, module and model: each file once, nothing from elsewhere.
 async function sharedFiles({ plain, firstCounts, requests }) {
   const once = ['/models/fashion_cnn_smelu.safetensors', '/wasm/single/igscope.wasm', '/wasm/single/igscope.mjs', '/src/worker.js', '/data/test_sample.json'];
@@ -596,11 +635,11 @@ async function fromAnotherOrigin(s) {
 }
 
 const STEPS = [
-  types, docsExample, nativeCrossCheck, graphModel, sharedFiles, jsApi, trainingBaselines, controls, hostileCss, stylesStayInside,
+  types, docsExample, nativeCrossCheck, graphModel, onnxModel, sharedFiles, jsApi, trainingBaselines, controls, hostileCss, stylesStayInside,
   isolatedDocsExample, widgetsCancelOnlyTheirOwn, laneCancelInFlight, fromAnotherOrigin,
 ];
 
-export async function widgetTests({ browser, root, native }) {
+export async function widgetTests({ browser, root, native, fixture = null, onlyOnnx = false }) {
   const dir = path.join(root, 'build-web/widget');
   if (!fs.existsSync(path.join(dir, DOCS))) {
     check('the widget package is built (build-web/widget)', false, 'run scripts/web build');
@@ -613,15 +652,23 @@ export async function widgetTests({ browser, root, native }) {
 <figure><figcaption>c</figcaption></figure><label>l</label><span>s</span><div>d</div><p class="root">r</p>
 <p class="maps">m</p><p class="status">s</p><p hidden>h</p></div>`;
   const s = {
-    browser, root, dir, docs, native, errors: [], requests: [],
+    browser, root, dir, docs, native, fixture, errors: [], requests: [],
     plain: await staticServer(dir, {
-      extra: { '/examples/hostile.html': hostile, '/examples/leak.html': leakHtml, '/examples/resnet.html': GRAPH_PAGE },
-      mounts: { [`/models/${GRAPH_MODEL}`]: path.join(root, 'model_weights', GRAPH_MODEL) },
+      extra: {
+        '/examples/hostile.html': hostile,
+        '/examples/leak.html': leakHtml,
+        '/examples/resnet.html': GRAPH_PAGE,
+        ...(fixture ? { '/examples/onnx.html': ONNX_PAGE(fixture) } : {}),
+      },
+      mounts: {
+        [`/models/${GRAPH_MODEL}`]: path.join(root, 'model_weights', GRAPH_MODEL),
+        ...(fixture ? { '/models/small_mixed.onnx': fixture.onnx, '/models/lstm_tiny.onnx': fixture.lstm } : {}),
+      },
     }),
     isolated: await staticServer(dir, { isolated: true }),
   };
   try {
-    await runSteps('widget', STEPS, s);
+    await runSteps('widget', onlyOnnx ? STEPS.filter((step) => ['docsExample', 'onnxModel'].includes(step.name)) : STEPS, s);
   } finally {
     for (const context of [s.context, s.iso]) if (context) await context.close();
     await s.plain.close();

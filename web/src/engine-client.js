@@ -94,8 +94,10 @@ export class EngineClient {
     });
   }
 
-  loadModel(bytes) {
-    return this.call('model', { bytes }, [bytes]);
+  // A model file's bytes (taken over): an igscope model file, or an ONNX
+  // model when `onnx` holds its import options ({inputRange, mean, std}).
+  loadModel(bytes, onnx = null) {
+    return this.call('model', { bytes, onnx }, [bytes]);
   }
 
   setDataset(pixels) {

@@ -54,33 +54,35 @@ class SharedEngine {
     return this.samples.get(url);
   }
 
-  // Resolves once the worker has the model (kind 'model') or the training
-  // images ('dataset') at `url`.
-  provide(kind, url) {
-    const key = `${kind} ${url}`;
-    if (!this.provided.has(key)) {
+  // Resolves once the worker has the model (kind 'model', `key` its URL and
+  // import options) or the training images ('dataset', `key` their URL).
+  provide(kind, key, url = key, onnx = null) {
+    const id = `${kind} ${key}`;
+    if (!this.provided.has(id)) {
       const p = (async () => {
         await this.ready;
         if (kind === 'model') {
           const bytes = await fetchModel(url);
-          this.client.provide('model', url, bytes, [bytes]);
+          this.client.provide('model', key, { bytes, onnx, name: url }, [bytes]);
         } else this.client.provide('dataset', url, stack((await this.sample(url)).images));
       })();
-      p.catch(() => this.provided.delete(key));
-      this.provided.set(key, p);
+      p.catch(() => this.provided.delete(id));
+      this.provided.set(id, p);
     }
-    return this.provided.get(key);
+    return this.provided.get(id);
   }
 
   // Posts the job as request `id` of `lane` (taken when the widget changed,
   // so a request that fetched longer than a newer one is dropped unrun).
   async submit(lane, id, job) {
-    await this.provide('model', job.model);
+    // Two widgets that import one ONNX file with different options hold two models.
+    const modelKey = job.onnx ? `${job.model} ${JSON.stringify(job.onnx)}` : job.model;
+    await this.provide('model', modelKey, job.model, job.onnx);
     if (job.dataset) await this.provide('dataset', job.dataset);
     lane.post(id, 'explain', {
       input: job.input,
       request: job.request,
-      needs: { model: job.model, dataset: job.dataset, baselineImage: job.baselineImage },
+      needs: { model: modelKey, dataset: job.dataset, baselineImage: job.baselineImage },
     });
   }
 }
@@ -89,6 +91,18 @@ let shared = null;
 function engine() {
   if (!shared) shared = new SharedEngine();
   return shared;
+}
+
+// A model URL whose path ends in .onnx is imported in the worker, with the
+// options of the input-range, mean and std attributes (as `igscope import`
+// takes them); any other is an igscope model file.
+function onnxOptions(element, url) {
+  if (!/\.onnx$/i.test(new URL(url).pathname)) return null;
+  return {
+    inputRange: element.getAttribute('input-range') || '0:1',
+    mean: element.getAttribute('mean') || '',
+    std: element.getAttribute('std') || '',
+  };
 }
 
 // ---- baselines -------------------------------------------------------------
@@ -185,7 +199,7 @@ const TEMPLATE = `
   <div class="error" role="alert" hidden></div>
 </div>`;
 
-const OBSERVED = ['model', 'image', 'sample', 'samples', 'train-samples', 'target', 'method', 'baseline', 'steps', 'quadrature', 'render', 'invert', 'compact'];
+const OBSERVED = ['model', 'input-range', 'mean', 'std', 'image', 'sample', 'samples', 'train-samples', 'target', 'method', 'baseline', 'steps', 'quadrature', 'render', 'invert', 'compact'];
 
 export class IgscopeExplorer extends HTMLElement {
   static get observedAttributes() {
@@ -337,8 +351,10 @@ export class IgscopeExplorer extends HTMLElement {
       this._input = input;
       drawGray(this.$('.input'), input);
       const b = this._baselineOverride;
+      const model = new URL(this.getAttribute('model') || DEFAULT_MODEL, document.baseURI).href;
       const job = {
-        model: new URL(this.getAttribute('model') || DEFAULT_MODEL, document.baseURI).href,
+        model,
+        onnx: onnxOptions(this, model),
         input,
         request: this._request(),
         baselineImage: b instanceof Float32Array ? b : null,

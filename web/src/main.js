@@ -28,6 +28,8 @@ const state = {
   gray: null, // the source image before inversion and transforms
   input: null, // what the model sees
   customBaseline: -1, // the test image sent as the custom baseline
+  modelSource: null, // the current model's {bytes, onnx}, loaded back when a new one is refused
+  uploaded: null, // the uploaded model {key, bytes, onnx}, for the model list's "uploaded" entry
   attribution: null, // the lane of the map and its baseline gallery
   result: null, // {id, text, json}
   galleryKey: null,
@@ -150,10 +152,7 @@ function pickSample(position) {
   compute();
 }
 
-$('upload').addEventListener('change', async (event) => {
-  const file = event.target.files && event.target.files[0];
-  event.target.value = '';
-  if (!file) return;
+async function uploadImage(file) {
   try {
     const bitmap = await decodeImageFile(file);
     const { pixels, suggestInvert } = toGray28(bitmap);
@@ -172,6 +171,12 @@ $('upload').addEventListener('change', async (event) => {
   } catch (e) {
     showError(`Could not use the upload: ${e.message}. The previous input is kept.`);
   }
+}
+
+$('upload').addEventListener('change', (event) => {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = '';
+  if (file) uploadImage(file);
 });
 
 for (const id of ['invert', 'zoom', 'rotate', 'shift-x', 'shift-y']) {
@@ -253,21 +258,43 @@ function onGalleryItem(key, text) {
 
 // ---- models --------------------------------------------------------------
 
-async function useModel(file, bytes) {
+// Loads a model (`onnx`: its import options when the bytes are ONNX). One
+// the page cannot show (not a 28x28 grey image classifier over the test
+// set's classes) is refused, and the previous model loaded back.
+async function useModel(file, bytes, onnx = null) {
   // The map being computed is for the previous model: stop it.
   state.attribution.cancel();
-  const arch = await state.client.loadModel(bytes);
+  const copy = bytes.slice(0);
+  const arch = await state.client.loadModel(bytes, onnx);
   if (arch.error) throw new Error(arch.error);
+  try {
+    const input = JSON.stringify(arch.input);
+    if (input !== '[28,28,1]')
+      throw new Error(`it takes input of shape ${input} (height, width, channels); this page shows 28x28 grey images`);
+    if (arch.outputs !== state.classes.length)
+      throw new Error(`it has ${arch.outputs} outputs; this page explains the ${state.classes.length} Fashion-MNIST classes`);
+    const predicted = await state.client.predictAll(stack(state.test.images));
+    if (predicted.error) throw new Error(predicted.error);
+    const layers = await state.client.layers();
+    if (layers.error) throw new Error(layers.error);
+    grid.setPredicted(predicted.predicted);
+    state.layerView.setLayers(layers.layers);
+  } catch (e) {
+    if (state.modelSource) await state.client.loadModel(state.modelSource.bytes.slice(0), state.modelSource.onnx);
+    throw e;
+  }
   state.model = file;
+  state.modelSource = { bytes: copy, onnx };
   state.architecture = arch;
   state.customBaseline = -1;
-  const predicted = await state.client.predictAll(stack(state.test.images));
-  if (predicted.error) throw new Error(predicted.error);
-  grid.setPredicted(predicted.predicted);
-  const layers = await state.client.layers();
-  if (layers.error) throw new Error(layers.error);
-  state.layerView.setLayers(layers.layers);
   return arch;
+}
+
+const isOnnx = (name) => /\.onnx$/i.test(name);
+
+// The ONNX import options of the page's fields.
+function onnxOptions() {
+  return { inputRange: $('onnx-range').value, mean: $('onnx-mean').value.trim(), std: $('onnx-std').value.trim() };
 }
 
 for (const m of MODELS) {
@@ -280,7 +307,9 @@ for (const m of MODELS) {
 $('model').addEventListener('input', async () => {
   const file = $('model').value;
   try {
-    await useModel(file, await fetchModel(asset(`models/${file}`)));
+    const up = state.uploaded;
+    if (up && file === up.key) await useModel(file, up.bytes.slice(0), up.onnx);
+    else await useModel(file, await fetchModel(asset(`models/${file}`)));
     clearError();
     compute();
   } catch (e) {
@@ -290,12 +319,14 @@ $('model').addEventListener('input', async () => {
   }
 });
 
-$('model-upload').addEventListener('change', async (event) => {
-  const file = event.target.files && event.target.files[0];
-  event.target.value = '';
-  if (!file) return;
+// A model file from the picker or dropped on the page: .onnx through the
+// importer, anything else as an igscope model file.
+async function uploadModel(file) {
   try {
-    await useModel(`upload:${file.name}`, await file.arrayBuffer());
+    const bytes = await file.arrayBuffer();
+    const onnx = isOnnx(file.name) ? onnxOptions() : null;
+    await useModel(`upload:${file.name}`, bytes.slice(0), onnx);
+    state.uploaded = { key: state.model, bytes, onnx };
     let opt = $('model').querySelector('option[data-upload]');
     if (!opt) {
       opt = document.createElement('option');
@@ -311,6 +342,28 @@ $('model-upload').addEventListener('change', async (event) => {
     showError(`Could not load the model file "${file.name}": ${e.message}. The previous model is kept.`);
     compute();
   }
+}
+
+$('model-upload').addEventListener('change', (event) => {
+  const file = event.target.files && event.target.files[0];
+  event.target.value = '';
+  if (file) uploadModel(file);
+});
+
+// Drag and drop anywhere on the page: a model file (.onnx, .safetensors)
+// becomes the model, anything else goes to the input as an upload would.
+document.addEventListener('dragover', (event) => {
+  if (event.dataTransfer && Array.from(event.dataTransfer.types).includes('Files')) {
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  }
+});
+document.addEventListener('drop', (event) => {
+  const file = event.dataTransfer && event.dataTransfer.files[0];
+  if (!file) return;
+  event.preventDefault();
+  if (/\.(onnx|safetensors)$/i.test(file.name)) uploadModel(file);
+  else uploadImage(file);
 });
 
 // ---- downloads -----------------------------------------------------------

@@ -6,7 +6,9 @@
 //                                        worker is cross-origin isolated);
 //                                        shared: the lanes' counters (latest.js)
 // Setup calls, run in the order they came, each answered {type, seq, result}:
-//   {type: 'model', seq, bytes}          load a .safetensors model
+//   {type: 'model', seq, bytes, onnx}    load a model: an igscope model file,
+//                                        or ONNX when onnx holds its import
+//                                        options {inputRange, mean, std}
 //   {type: 'dataset', seq, pixels}       images for the mean / train:N baselines
 //   {type: 'baselineImage', seq, pixels} the custom baseline image (or null)
 //   {type: 'predictAll', seq, pixels}    predicted classes of many images
@@ -14,7 +16,7 @@
 //   {type: 'tabularModel', seq, bytes}   load the tabular regressor
 //   {type: 'tabularRows', seq, values}   its training rows (raw units, flat)
 // Resources that jobs name (kept here; no answer):
-//   {type: 'provide', kind: 'model' | 'dataset', key, data}
+//   {type: 'provide', kind: 'model' | 'dataset', key, data}   (a model's data: {bytes, onnx, name})
 // Jobs, each of a lane, "latest wins" within the lane (latest.js):
 //   {type: 'explain', lane, id, input, request, needs}
 //   {type: 'gallery', lane, id, input, items: [{key, request}], needs}
@@ -46,6 +48,13 @@ function parse(text) {
   } catch (e) {
     return { error: `the module returned something that is not JSON: ${String(text).slice(0, 80)}` };
   }
+}
+
+// A model's bytes through the importer when `onnx` holds import options,
+// else as an igscope model file.
+function loadModel(bytes, onnx) {
+  const b = new Uint8Array(bytes);
+  return parse(onnx ? engine.importOnnxModel(b, JSON.stringify(onnx)) : engine.loadModel(b));
 }
 
 async function init({ base, shared }) {
@@ -101,7 +110,7 @@ function runSetup(msg) {
   switch (msg.type) {
     case 'model':
       current.model = null;
-      return parse(engine.loadModel(new Uint8Array(msg.bytes)));
+      return loadModel(msg.bytes, msg.onnx);
     case 'dataset':
       current.dataset = null;
       return parse(engine.setDataset(msg.pixels));
@@ -136,10 +145,10 @@ function sameValues(a, b) {
 // Puts a job's needs in place; an error message, or null.
 function prepare({ model, dataset, baselineImage } = {}) {
   if (model && current.model !== model) {
-    const bytes = provided.model.get(model);
-    if (!bytes) return `the model ${model} was not provided`;
-    const r = parse(engine.loadModel(new Uint8Array(bytes)));
-    if (r.error) return `the model ${model} was refused: ${r.error}`;
+    const data = provided.model.get(model);
+    if (!data) return `the model ${model} was not provided`;
+    const r = loadModel(data.bytes, data.onnx);
+    if (r.error) return `the model ${data.name || model} was refused: ${r.error}`;
     current.model = model;
   }
   if (dataset && current.dataset !== dataset) {

@@ -64,7 +64,8 @@ export type IgscopeState = 'idle' | 'loading' | 'computing' | 'done' | 'error';
 
 /**
  * <igscope-explorer> attributes:
- * - model: URL of a .safetensors model (default: the package's fashion_cnn_smelu)
+ * - model: URL of a .safetensors model (default: the package's fashion_cnn_smelu), or of an .onnx model (imported in the browser)
+ * - input-range ("0:1" default, or "0:255"), mean, std ("R,G,B" or one value): the import options of an .onnx model
  * - image: URL of a picture (fitted into 28x28 gray), or
  * - sample: position in the test sample (default 0); samples: its URL (default: the package's data/test_sample.json)
  * - target: class index or "predicted" (default)
