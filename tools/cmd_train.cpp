@@ -18,7 +18,7 @@ namespace igscope::tools {
 
 void add_train_command(CLI::App& app) {
   struct Options {
-    std::string arch, out, history, backend = default_backend(BackendUse::Training);
+    std::string arch, out, history, init, backend = default_backend(BackendUse::Training);
     TrainOptions train;
     std::vector<std::string> augment;
     int64_t crop_padding = 2;
@@ -53,6 +53,10 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--backend", opt->backend,
                   "kernel backend (" + available_backends() + "; default " +
                       default_backend_reason(BackendUse::Training) + ")");
+  cmd->add_option("--init", opt->init,
+                  "start from this model file (weights and batch-norm statistics, of the --arch architecture) "
+                  "instead of a seeded He initialisation; the optimiser state and the schedule start afresh")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--out", opt->out, "output model file (.safetensors)")->required();
   cmd->add_option("--history", opt->history, "write per-epoch loss, accuracy and speed as JSON");
   cmd->callback([opt, crop_padding] {
@@ -63,8 +67,19 @@ void add_train_command(CLI::App& app) {
     opt->train.augmentation = parse_augmentation(opt->augment, opt->crop_padding);
     const Dataset data = load_fashion_mnist("train");
     Model model(named_architecture(opt->arch));
-    model.init_he(opt->train.seed);
+    if (opt->init.empty()) {
+      model.init_he(opt->train.seed);
+    } else {
+      Model start = load_model(opt->init);
+      const auto want = model.named_parameters(), have = start.named_parameters();
+      bool same = want.size() == have.size() && model.num_layers() == start.num_layers();
+      for (size_t i = 0; same && i < want.size(); ++i)
+        same = want[i].name == have[i].name && want[i].param->value.shape() == have[i].param->value.shape();
+      if (!same) throw Error("--init: " + opt->init + " is not a " + opt->arch + " model (its parameters differ)");
+      model = std::move(start);
+    }
     auto backend = make_backend(opt->backend, opt->threads);
+    if (!opt->init.empty()) std::fprintf(stderr, "starting from %s\n", opt->init.c_str());
     std::fprintf(stderr, "training %s on %lld Fashion-MNIST images (%lld held out), %d epochs, batch %lld, seed %llu, %s backend\n",
                  opt->arch.c_str(), static_cast<long long>(data.size() - opt->train.validation_size),
                  static_cast<long long>(opt->train.validation_size), opt->train.epochs,
