@@ -241,6 +241,15 @@ def run(cmd):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
 
 
+def run_json(ck, cmd, out, what):
+    """Runs cmd, which writes the JSON file out; its contents, or None after a failed check naming `what`."""
+    r = run(cmd)
+    if not ck.check(r.returncode == 0, f"{what} exited {r.returncode}: {r.stderr.strip()}"):
+        return None
+    with open(out) as f:
+        return json.load(f)
+
+
 def import_entry(args, entry, set_dir, out):
     cmd = [args.igscope, "import", os.path.join(set_dir, entry["file"]), "--out", out,
            "--input-range", entry["input_range"],
@@ -386,12 +395,10 @@ def check_entry(args, entry, set_dir, ref_cache, shared, ck):
     lscale = np.abs(want_logits).max()
     for backend in backends:
         out = os.path.join(args.workdir, f"{name}_{backend}.json")
-        r = run([args.dump, path, input_path, n, ",".join(map(str, pt["targets"])), out, backend])
-        if not ck.check(r.returncode == 0, f"{name} {backend}: dump_model_outputs exited {r.returncode}: "
-                                           f"{r.stderr.strip()}"):
+        got = run_json(ck, [args.dump, path, input_path, n, ",".join(map(str, pt["targets"])), out, backend], out,
+                       f"{name} {backend}: dump_model_outputs")
+        if got is None:
             continue
-        with open(out) as f:
-            got = json.load(f)
         have_logits = np.asarray(got["logits"], dtype=np.float64).reshape(want_logits.shape)
         have_grad = np.asarray(got["grad"], dtype=np.float64).reshape(want_grad.shape)
         diffs = [np.abs(have_grad[i] - want_grad[i]) for i in range(n)]
@@ -423,14 +430,12 @@ def check_entry(args, entry, set_dir, ref_cache, shared, ck):
     write_png(png, pt["u8"][0])
     for backend in backends:
         out = os.path.join(args.workdir, f"{name}_ig_{backend}.json")
-        r = run([args.igscope, "attribute", "--model", path, "--input", png, "--method", "ig", "--baseline",
-                 "black", "--quadrature", IG_QUADRATURE, "--steps", IG_STEPS, "--target", target, "--output", "logit",
-                 "--backend", backend, "--json", out])
-        if not ck.check(r.returncode == 0, f"{name} IG {backend}: igscope attribute exited {r.returncode}: "
-                                           f"{r.stderr.strip()}"):
+        ours = run_json(ck, [args.igscope, "attribute", "--model", path, "--input", png, "--method", "ig", "--baseline",
+                             "black", "--quadrature", IG_QUADRATURE, "--steps", IG_STEPS, "--target", target,
+                             "--output", "logit", "--backend", backend, "--json", out], out,
+                        f"{name} IG {backend}: igscope attribute")
+        if ours is None:
             continue
-        with open(out) as f:
-            ours = json.load(f)
         attr = np.asarray(ours["attributions"], dtype=np.float64).reshape(ig.shape)
         diff = np.abs(attr - ig)
         rel = diff.max() / scale
