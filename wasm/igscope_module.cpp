@@ -43,7 +43,8 @@ class Engine {
   // threads: 0 for one per core (at most the build's pre-started pool).
   explicit Engine(int threads) : backend_(std::make_unique<igscope::SimdBackend>(threads)) {}
 
-  // {"threaded", "threads", "simd", "backend"}: what this build runs.
+  // {"threaded", "threads", "simd", "isa", "backend"}: what this build runs
+  // ("isa": the simd kernels' instruction set, with relaxed SIMD or without).
   std::string build_info() const {
 #ifdef __EMSCRIPTEN_PTHREADS__
     const bool threaded = true;
@@ -53,6 +54,7 @@ class Engine {
     return json{{"threaded", threaded},
                 {"threads", backend_->threads()},
                 {"simd", true},
+                {"isa", igscope::SimdBackend::isa()},
                 {"backend", backend_->name()},
                 {"cores", std::thread::hardware_concurrency()}}
         .dump();

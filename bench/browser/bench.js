@@ -12,7 +12,7 @@
 // time per engine per round, 1000), warmup (3), backends (tfjs backends,
 // "wasm,wasm+firstmax,webgl,cpu"; "+firstmax" and "+lastmax"
 // give each max-pool window's gradient to its first or last maximum instead
-// of using TF.js's MaxPoolGrad kernel, see tfjs-ig.js), engines (igscope builds, "threaded,single"),
+// of using TF.js's MaxPoolGrad kernel, see tfjs-ig.js), engines (igscope builds, "threaded-relaxed,threaded,single"),
 // tfjsThreads (threads for TF.js's wasm backend, default one per core).
 import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount, setWasmPaths, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
@@ -30,7 +30,7 @@ const config = {
   minMs: num('minMs', 1000),
   warmup: num('warmup', 3),
   backends: list('backends', 'wasm,wasm+firstmax,webgl,cpu'),
-  engines: list('engines', 'threaded,single'),
+  engines: list('engines', 'threaded-relaxed,threaded,single'),
   tfjsThreads: num('tfjsThreads', navigator.hardwareConcurrency || 1),
 };
 

@@ -152,9 +152,16 @@ async function buildInUse(s) {
     cores: navigator.hardwareConcurrency,
     info: window.igscope.info(),
     shown: { ...document.getElementById('build-info').dataset },
+    shownText: document.getElementById('build-info').textContent,
   }));
   check('page is cross-origin isolated', env.isolated === true);
-  check('threaded build runs', env.info.threaded === true && env.info.build === 'threaded', JSON.stringify(env.info));
+  // Chromium has had relaxed SIMD on by default since 114.
+  check(
+    'threaded build with relaxed SIMD runs',
+    env.info.threaded === true && env.info.build === 'threaded-relaxed' && /relaxed SIMD/.test(env.info.isa) &&
+      /fused multiply-add/.test(env.shownText),
+    JSON.stringify(env.info),
+  );
   const expectThreads = Math.min(env.cores, 4);
   check(
     `threads = hardwareConcurrency clamped to 4 (${expectThreads}), at least 2`,
@@ -223,7 +230,7 @@ async function completenessShown({ page, pageResult }) {
 }
 
 async function timingAndPathPlot({ page }) {
-  console.log(`INFO  threaded build: IG with 32 Gauss-Legendre steps in ${(await medianMilliseconds(page)).toFixed(1)} ms (median of 5)`);
+  console.log(`INFO  threaded build with relaxed SIMD: IG with 32 Gauss-Legendre steps in ${(await medianMilliseconds(page)).toFixed(1)} ms (median of 5)`);
   const plotted = await page.locator('#path-plot .uplot').count();
   check('path plot of F along alpha is drawn', plotted === 1);
 }
@@ -484,6 +491,61 @@ async function isolatedSession(browser, url, errors) {
   }
 }
 
+// ---- the plain threaded build, where the relaxed one cannot load ---------
+// The same page twice on one request (the defaults after load): with the
+// relaxed-SIMD module, then with its folder answering 404, so the worker
+// falls back to the plain threaded build. The two round differently (fused
+// against separate multiply and add), so they are compared to 1e-5 of the
+// largest attribution (the relaxed one is checked against native igscope in
+// the isolated session).
+async function defaultResult(context, url, errors, label) {
+  const page = await context.newPage();
+  watchConsole(page, errors, label);
+  await page.goto(url);
+  await settled(page, 120000);
+  const r = await page.evaluate(() => ({
+    info: window.igscope.info(),
+    result: window.igscope.result(),
+    shown: document.getElementById('build-info').textContent,
+  }));
+  await page.close();
+  return r;
+}
+
+async function fallbackSession(browser, url, errors) {
+  const context = await browser.newContext();
+  try {
+    const relaxed = await defaultResult(context, url, errors, 'relaxed');
+    let refused = 0;
+    await context.route('**/wasm/threaded-relaxed/**', (route) => {
+      refused += 1;
+      return route.fulfill({ status: 404, body: 'not here' });
+    });
+    const plain = await defaultResult(context, url, errors, 'fallback');
+    check('the relaxed build runs by default', relaxed.info.build === 'threaded-relaxed', relaxed.shown);
+    check(
+      'without the relaxed build the plain threaded build runs and says why',
+      refused > 0 && plain.info.build === 'threaded' && plain.info.threads >= 2 && /simd128$/.test(plain.info.isa) &&
+        /relaxed/.test(plain.info.fallback ?? '') && !/fused/.test(plain.shown),
+      `${plain.shown}; ${plain.info.fallback}`,
+    );
+    const a = relaxed.result, b = plain.result;
+    const same = a.method === b.method && a.steps === b.steps && a.target === b.target && a.baseline === b.baseline;
+    const scale = Math.max(...a.attributions.flat(Infinity).map(Math.abs));
+    const d = maxAbsDiff(a.attributions, b.attributions);
+    check(
+      'relaxed and plain threaded builds give the same map within 1e-5 of its largest value',
+      same && scale > 0 && d <= 1e-5 * scale,
+      `max |diff| ${d.toExponential(2)} of ${scale.toExponential(2)} (${a.method}, ${a.steps} steps, target ${a.target}, ${a.baseline})`,
+    );
+    // On a CPU with FMA the engine fuses, so the maps differ in the last bits;
+    // without one relaxed_madd may round as the plain build does.
+    console.log(`INFO  relaxed against plain threaded build: max |diff| ${d.toExponential(2)} (${d > 0 ? 'they differ: fused' : 'identical'})`);
+  } finally {
+    await context.close();
+  }
+}
+
 // ---- the page without COOP/COEP (the single-threaded build) ---------------
 
 async function plainBuild({ page }) {
@@ -546,7 +608,7 @@ async function main() {
   const only = process.argv[2];
   const fixture = buildOnnxFixture({ root, cli, tmp });
   if (!only) {
-    for (const [session, url] of [[isolatedSession, isolated.url], [plainSession, plain.url]]) {
+    for (const [session, url] of [[isolatedSession, isolated.url], [fallbackSession, isolated.url], [plainSession, plain.url]]) {
       try {
         await session(browser, url, errors);
       } catch (e) {

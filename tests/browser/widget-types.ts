@@ -6,7 +6,7 @@ const el: IgscopeExplorer = document.createElement('igscope-explorer');
 el.setAttribute('model', DEFAULT_MODEL);
 el.addEventListener('igscope-result', (e) => {
   const gap: number | null = e.detail.gap;
-  const build: 'threaded' | 'single' | null = e.detail.build;
+  const build: 'threaded-relaxed' | 'threaded' | 'single' | null = e.detail.build;
   const r: IgscopeResult = e.detail.result;
   console.log(gap, build, r.f_input, r.attributions.length);
 });
@@ -17,5 +17,6 @@ el.setBaseline(new Float32Array(784));
 el.setBaseline(null);
 const state: 'idle' | 'loading' | 'computing' | 'done' | 'error' = el.state;
 const threads: number | undefined = el.engineInfo?.threads;
+const isa: string | undefined = el.engineInfo?.isa;
 const last: IgscopeResult | null = el.result;
-console.log(ready, state, threads, last);
+console.log(ready, state, threads, isa, last);

@@ -333,7 +333,10 @@ async function sharedFiles({ plain, firstCounts, requests }) {
   const origin = new URL(plain.url).origin;
   const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:'));
   check('widget: nothing is fetched from another origin', foreign.length === 0, foreign.join(', '));
-  check('widget: the threaded build is not fetched without isolation', !plain.counts.has('/wasm/threaded/igscope.wasm'));
+  check(
+    'widget: the threaded builds are not fetched without isolation',
+    !plain.counts.has('/wasm/threaded/igscope.wasm') && !plain.counts.has('/wasm/threaded-relaxed/igscope.wasm'),
+  );
 }
 
 async function jsApi({ page }) {
@@ -502,17 +505,17 @@ async function isolatedDocsExample(s) {
   const isoFlag = await isoPage.evaluate(() => self.crossOriginIsolated);
   check('widget: the docs example with COOP/COEP is cross-origin isolated', isoFlag === true);
   check(
-    'widget: under isolation both widgets run the threaded build and render',
-    wi.length === 2 && wi.every((x) => x.state === 'done' && x.colours > 3 && x.info.build === 'threaded' && x.info.threads >= 2 && /threaded build/.test(x.status)),
+    'widget: under isolation both widgets run the threaded build with relaxed SIMD and render',
+    wi.length === 2 && wi.every((x) => x.state === 'done' && x.colours > 3 && x.info.build === 'threaded-relaxed' && x.info.threads >= 2 && /threaded build, \d+ threads, relaxed SIMD/.test(x.status)),
     wi.map((x) => x.status).join(' | '),
   );
   check(
     'widget: under isolation the model and the module load once',
-    ['/models/fashion_cnn_smelu.safetensors', '/wasm/threaded/igscope.wasm', '/src/worker.js'].every((p) => s.isolated.counts.get(p) === 1) &&
-      !s.isolated.counts.has('/wasm/single/igscope.wasm'),
+    ['/models/fashion_cnn_smelu.safetensors', '/wasm/threaded-relaxed/igscope.wasm', '/src/worker.js'].every((p) => s.isolated.counts.get(p) === 1) &&
+      !s.isolated.counts.has('/wasm/single/igscope.wasm') && !s.isolated.counts.has('/wasm/threaded/igscope.wasm'),
   );
   const d = maxAbsDiff(wi[0].result.attributions, s.black.result.attributions);
-  check('widget: threaded and single-threaded builds give the same map', d <= 1e-4, `max |diff| ${d.toExponential(2)}`);
+  check('widget: threaded (relaxed SIMD) and single-threaded builds give the same map', d <= 1e-4, `max |diff| ${d.toExponential(2)}`);
 }
 
 // Widgets share one worker, each its own lane: another widget's request
@@ -607,7 +610,7 @@ async function fromAnotherOrigin(s) {
   const hosts = [await staticServer(dir, { extra: { '/course.html': course } }), await staticServer(dir, { isolated: true, extra: { '/course.html': course } })];
   try {
     for (const [k, host] of hosts.entries()) {
-      const expect = k === 0 ? 'single' : 'threaded';
+      const expect = k === 0 ? 'single' : 'threaded-relaxed';
       const ctx = await browser.newContext();
       try {
         const pg = await ctx.newPage();

@@ -273,7 +273,7 @@ export class IgscopeExplorer extends HTMLElement {
     return this._state;
   }
 
-  // The build in use: {build: 'threaded' | 'single', threads, simd, crossOriginIsolated}.
+  // The build in use: {build: 'threaded-relaxed' | 'threaded' | 'single', threads, simd, isa, crossOriginIsolated}.
   get engineInfo() {
     return this._info ? { ...this._info } : null;
   }
@@ -468,7 +468,9 @@ export class IgscopeExplorer extends HTMLElement {
   _showStatus() {
     const info = this._info;
     if (!info) return;
-    const build = `${info.build === 'threaded' ? `threaded build, ${info.threads} threads` : 'single-threaded build'}, SIMD`;
+    const build =
+      info.build === 'single' ? 'single-threaded build, SIMD'
+        : `threaded build, ${info.threads} threads, ${info.build === 'threaded-relaxed' ? 'relaxed SIMD' : 'SIMD'}`;
     const r = this._state === 'done' && this._result;
     this.$('.status').textContent = r ? `${r.milliseconds.toFixed(0)} ms · ${build}` : build;
     this.$('.status').dataset.build = info.build;

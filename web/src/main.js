@@ -406,7 +406,10 @@ async function start() {
   state.train = train;
   state.classes = test.classes;
   const build = $('build-info');
-  build.textContent = `${info.build === 'threaded' ? 'threaded' : 'single-threaded'} build, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.simd ? 'SIMD' : 'no SIMD'}${info.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  const kind = { 'threaded-relaxed': 'threaded', threaded: 'threaded', single: 'single-threaded' }[info.build];
+  const simd = info.build === 'threaded-relaxed' ? 'SIMD with fused multiply-add (relaxed SIMD)' : info.simd ? 'SIMD' : 'no SIMD';
+  build.textContent = `${kind} build, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${simd}${info.crossOriginIsolated ? '' : ' (page not cross-origin isolated)'}`;
+  if (info.fallback) build.title = info.fallback;
   Object.assign(build.dataset, { build: info.build, threads: String(info.threads), simd: String(info.simd) });
   for (const [k, name] of test.classes.entries()) {
     const opt = document.createElement('option');

@@ -3,7 +3,8 @@
 //
 // Messages from the page:
 //   {type: 'init', base, shared}         load the module (threaded when the
-//                                        worker is cross-origin isolated);
+//                                        worker is cross-origin isolated, with
+//                                        relaxed SIMD where the engine has it);
 //                                        shared: the lanes' counters (latest.js)
 // Setup calls, run in the order they came, each answered {type, seq, result}:
 //   {type: 'model', seq, bytes, onnx}    load a model: an igscope model file,
@@ -57,11 +58,47 @@ function loadModel(bytes, onnx) {
   return parse(onnx ? engine.importOnnxModel(b, JSON.stringify(onnx)) : engine.loadModel(b));
 }
 
-async function init({ base, shared }) {
-  const isolated = self.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined';
-  const kind = isolated ? 'threaded' : 'single';
-  queue = new LatestQueue(isolated && shared ? new Int32Array(shared) : null);
-  const url = new URL(`wasm/${kind}/igscope.mjs`, base).href;
+// Whether the engine validates f32x4.relaxed_madd: a module of one function,
+// (func (result v128) (f32x4.relaxed_madd (v128.const 0) (v128.const 0) (v128.const 0))).
+// Written out here because the widget ships these modules unbundled, with no
+// dependencies.
+function hasRelaxedSimd() {
+  const zero = [0xfd, 0x0c, ...new Array(16).fill(0)];
+  const body = [0x00, ...zero, ...zero, ...zero, 0xfd, 0x85, 0x02, 0x0b];
+  const bytes = new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function of type 0
+    0x0a, body.length + 2, 0x01, body.length, ...body, // its code
+  ]);
+  try {
+    return WebAssembly.validate(bytes);
+  } catch {
+    return false;
+  }
+}
+
+// The module for this worker: threaded with relaxed SIMD (fused
+// multiply-adds) where the engine has it, else threaded, when cross-origin
+// isolated; single-threaded SIMD otherwise.
+async function loadModule(base, isolated) {
+  const kinds = isolated ? (hasRelaxedSimd() ? ['threaded-relaxed', 'threaded'] : ['threaded']) : ['single'];
+  let firstError = null;
+  for (const kind of kinds) {
+    try {
+      const url = new URL(`wasm/${kind}/igscope.mjs`, base).href;
+      return { kind, module: await instantiate(url, isolated), fallback: firstError };
+    } catch (e) {
+      // A deployment without the relaxed build (or one the engine still
+      // refuses) runs the plain threaded one.
+      if (kind === kinds[kinds.length - 1]) throw e;
+      firstError = `the ${kind} build failed to load (${e.message || e}); running the next one`;
+    }
+  }
+  throw new Error('no module to load');
+}
+
+async function instantiate(url, isolated) {
   const { default: createIgscope } = await import(/* @vite-ignore */ url);
   const options = {};
   if (isolated && new URL(url).origin !== self.location.origin) {
@@ -74,9 +111,15 @@ async function init({ base, shared }) {
     options.mainScriptUrlOrBlob = url;
     options.locateFile = (path, dir) => (path === 'igscope.worker.js' ? blob : dir + path);
   }
-  const module = await createIgscope(options);
+  return createIgscope(options);
+}
+
+async function init({ base, shared }) {
+  const isolated = self.crossOriginIsolated === true && typeof SharedArrayBuffer !== 'undefined';
+  queue = new LatestQueue(isolated && shared ? new Int32Array(shared) : null);
+  const { kind, module, fallback } = await loadModule(base, isolated);
   engine = new module.Engine(0);
-  return { ...parse(engine.buildInfo()), build: kind, crossOriginIsolated: isolated };
+  return { ...parse(engine.buildInfo()), build: kind, crossOriginIsolated: isolated, ...(fallback ? { fallback } : {}) };
 }
 
 function schedule() {

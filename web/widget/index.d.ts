@@ -30,9 +30,16 @@ export interface IgscopeResult {
   [key: string]: unknown;
 }
 
-/** Which WebAssembly build runs: threaded on cross-origin isolated pages, single-threaded SIMD elsewhere. */
+/**
+ * Which WebAssembly build runs: on cross-origin isolated pages the threaded one, with relaxed SIMD
+ * (fused multiply-add) where the browser validates it; single-threaded SIMD elsewhere.
+ */
 export interface IgscopeEngineInfo {
-  build: 'threaded' | 'single';
+  build: 'threaded-relaxed' | 'threaded' | 'single';
+  /** The simd kernels' instruction set, e.g. "wasm simd128 + relaxed SIMD". */
+  isa: string;
+  /** Set when the relaxed build failed to load and the plain threaded one runs instead: why. */
+  fallback?: string;
   threaded: boolean;
   threads: number;
   simd: boolean;
@@ -50,7 +57,7 @@ export interface IgscopeResultDetail {
   attributionSum: number;
   predicted: number;
   target: number;
-  build: 'threaded' | 'single' | null;
+  build: 'threaded-relaxed' | 'threaded' | 'single' | null;
 }
 
 export interface IgscopeErrorDetail {

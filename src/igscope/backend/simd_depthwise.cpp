@@ -33,7 +33,7 @@ inline void pixel(int64_t C, int64_t taps, const float* const* src, const float*
     for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
       const int64_t c = std::min(c0, C - kLanes);  // the last vector may overlap the one before
       Vec acc = bias ? simd::load(bias + c) : simd::zero();
-      for (int64_t j = 0; j < taps; ++j) acc += simd::load(src[j] + c) * simd::load(w[j] + c);
+      for (int64_t j = 0; j < taps; ++j) acc = simd::madd(simd::load(src[j] + c), simd::load(w[j] + c), acc);
       simd::store(dst + c, acc);
     }
   } else {
@@ -69,8 +69,8 @@ void interior(const Plane& p, const float* const* rows, int64_t ox_begin, int64_
         const float* r = rows[ky] + x + c;
         const float* w = wt + ky * kw * C + c;
         for (int64_t kx = 0; kx < kw; ++kx) {
-          acc0 += simd::load(r + kx * tap) * simd::load(w + kx * C);
-          acc1 += simd::load(r + kx * tap + kLanes) * simd::load(w + kx * C + kLanes);
+          acc0 = simd::madd(simd::load(r + kx * tap), simd::load(w + kx * C), acc0);
+          acc1 = simd::madd(simd::load(r + kx * tap + kLanes), simd::load(w + kx * C + kLanes), acc1);
         }
       }
       simd::store(o + c, acc0);
@@ -82,7 +82,7 @@ void interior(const Plane& p, const float* const* rows, int64_t ox_begin, int64_
       for (int64_t ky = 0; ky < kh; ++ky) {
         const float* r = rows[ky] + x + cv;
         const float* w = wt + ky * kw * C + cv;
-        for (int64_t kx = 0; kx < kw; ++kx) acc += simd::load(r + kx * tap) * simd::load(w + kx * C);
+        for (int64_t kx = 0; kx < kw; ++kx) acc = simd::madd(simd::load(r + kx * tap), simd::load(w + kx * C), acc);
       }
       simd::store(o + cv, acc);
     }

@@ -65,7 +65,7 @@ inline void gemm_tile(int64_t taps, int64_t depth, const float* const* a, const 
       w += kNR;
       for (int r = 0; r < kMR; ++r) {
         const Vec av = simd::splat(ar[r][k]);
-        for (int v = 0; v < kNV; ++v) acc[r][v] += av * bv[v];
+        for (int v = 0; v < kNV; ++v) acc[r][v] = simd::madd(av, bv[v], acc[r][v]);
       }
     }
   }
@@ -101,7 +101,7 @@ inline void dot_tile(int64_t taps, int64_t depth, const float* const* a, const f
     const float* bt = b + t * depth;
     for (int64_t k = 0; k < vec_end; k += kLanes) {
       const Vec bv = simd::load(bt + k);
-      for (int r = 0; r < kDotMR; ++r) acc[r] += simd::load(ar[r] + k) * bv;
+      for (int r = 0; r < kDotMR; ++r) acc[r] = simd::madd(simd::load(ar[r] + k), bv, acc[r]);
     }
     for (int64_t k = vec_end; k < depth; ++k)
       for (int r = 0; r < kDotMR; ++r) tail[r] += ar[r][k] * bt[k];

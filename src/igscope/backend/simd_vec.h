@@ -9,6 +9,12 @@
 //   IntVec   kLanes int32 lanes, the type of comparison masks
 //   load / store   unaligned
 //   splat          broadcast a scalar
+//   madd(a, b, c)  a * b + c. Natively this contracts to an FMA; simd128 has
+//                  no FMA, and with relaxed SIMD (-mrelaxed-simd, the
+//                  relaxed build of the module) it is f32x4.relaxed_madd,
+//                  fused or not as the engine's CPU does it. The hot loops
+//                  (GEMM micro-kernels, depthwise) write it explicitly, since
+//                  no compiler contracts to relaxed_madd by itself.
 #include <cstdint>
 #include <cstring>
 
@@ -23,6 +29,9 @@ inline constexpr const char* kIsa = "AVX2+FMA";
 #elif defined(__AVX__)
 inline constexpr int kLanes = 8;
 inline constexpr const char* kIsa = "AVX";
+#elif defined(__wasm_relaxed_simd__)
+inline constexpr int kLanes = 4;
+inline constexpr const char* kIsa = "wasm simd128 + relaxed SIMD";
 #elif defined(__wasm_simd128__)
 inline constexpr int kLanes = 4;
 inline constexpr const char* kIsa = "wasm simd128";
@@ -46,6 +55,11 @@ inline void store(float* p, Vec v) { *reinterpret_cast<UnalignedVec*>(p) = v; }
 // s - 0 is s for every s (0 + s would turn -0 into +0), so this folds to a broadcast.
 inline Vec splat(float s) { return s - Vec{}; }
 inline Vec zero() { return Vec{}; }
+#if defined(__wasm_relaxed_simd__)
+inline Vec madd(Vec a, Vec b, Vec c) { return __builtin_wasm_relaxed_madd_f32x4(a, b, c); }
+#else
+inline Vec madd(Vec a, Vec b, Vec c) { return a * b + c; }
+#endif
 
 inline float horizontal_sum(Vec v) {
   float lanes[kLanes];
