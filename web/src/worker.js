@@ -71,11 +71,7 @@ function hasRelaxedSimd() {
     0x03, 0x02, 0x01, 0x00, // one function of type 0
     0x0a, body.length + 2, 0x01, body.length, ...body, // its code
   ]);
-  try {
-    return WebAssembly.validate(bytes);
-  } catch {
-    return false;
-  }
+  return WebAssembly.validate(bytes);
 }
 
 // The module for this worker: threaded with relaxed SIMD (fused
@@ -83,19 +79,18 @@ function hasRelaxedSimd() {
 // isolated; single-threaded SIMD otherwise.
 async function loadModule(base, isolated) {
   const kinds = isolated ? (hasRelaxedSimd() ? ['threaded-relaxed', 'threaded'] : ['threaded']) : ['single'];
-  let firstError = null;
-  for (const kind of kinds) {
+  let fallback = null;
+  for (const [i, kind] of kinds.entries()) {
     try {
       const url = new URL(`wasm/${kind}/igscope.mjs`, base).href;
-      return { kind, module: await instantiate(url, isolated), fallback: firstError };
+      return { kind, module: await instantiate(url, isolated), fallback };
     } catch (e) {
       // A deployment without the relaxed build (or one the engine still
       // refuses) runs the plain threaded one.
-      if (kind === kinds[kinds.length - 1]) throw e;
-      firstError = `the ${kind} build failed to load (${e.message || e}); running the next one`;
+      if (i === kinds.length - 1) throw e;
+      fallback = `the ${kind} build failed to load (${e.message || e}); running the next one`;
     }
   }
-  throw new Error('no module to load');
 }
 
 async function instantiate(url, isolated) {
