@@ -36,8 +36,28 @@ import sys
 import time
 import warnings
 
-import numpy as np
-import torch
+# --torch-isa avx2: PyTorch as it runs on an AVX2-only CPU (oneDNN, OpenBLAS and
+# ATen each pick their kernels for the CPU at run time). Their settings must
+# be in the environment before torch loads, so the script starts again with them.
+TORCH_ISA_ENV = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2"}}
+
+
+def torch_isa_from_argv():
+    for i, a in enumerate(sys.argv):
+        if a == "--torch-isa" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--torch-isa="):
+            return a.split("=", 1)[1]
+    return "native"
+
+
+_isa = torch_isa_from_argv()
+if _isa in TORCH_ISA_ENV and any(os.environ.get(k) != v for k, v in TORCH_ISA_ENV[_isa].items()):
+    os.environ.update(TORCH_ISA_ENV[_isa])
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Lazy modules are a new feature")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
@@ -194,6 +214,10 @@ def main():
     ap.add_argument("--batch", type=int, default=32, help="path points per pass (igscope bench's default)")
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=1, help="alternate igscope and PyTorch this many times")
+    ap.add_argument("--torch-isa", choices=["native"] + sorted(TORCH_ISA_ENV), default="native",
+                    help="native: PyTorch's kernels for this CPU; avx2: those an AVX2-only CPU runs ("
+                         + ", ".join(f"{k}={v}" for k, v in TORCH_ISA_ENV["avx2"].items())
+                         + "), to compare with an x86-64-v3 build of igscope on a newer CPU")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -202,6 +226,9 @@ def main():
     blas = blas_in_use()
     conv = convolution_in_use(model, x, args.batch)
     libraries = describe_libraries(blas, conv)
+    if args.torch_isa != "native":
+        libraries.append(f"kernels limited to {args.torch_isa}: "
+                         + ", ".join(f"{k}={v}" for k, v in TORCH_ISA_ENV[args.torch_isa].items()))
     for line in libraries:
         print(f"PyTorch {torch.__version__} {line}", file=sys.stderr)
     if blas["kind"] == "reference":
@@ -252,7 +279,8 @@ def main():
                       + ", ".join(f"{b} {row['igscope'][b]['ms_per_ig']:.2f} ms" for b in backends), file=sys.stderr)
 
     if args.json:
-        print(json.dumps({"torch": torch.__version__, "blas": blas, "convolution": conv, "image": args.image,
+        print(json.dumps({"torch": torch.__version__, "torch_isa": args.torch_isa, "blas": blas, "convolution": conv,
+                          "image": args.image,
                           "batch": args.batch, "rows": rows}, indent=2))
         return
     print(f"\nIG of Fashion-MNIST test image {args.image}, Gauss-Legendre, batches of {args.batch}; "

@@ -111,9 +111,11 @@ TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
       {5, 8, 7, 3, 37, 3, 2, 2, 1, 1, 0},      // 37 outputs: a partial register panel
       {2, 10, 10, 17, 70, 3, 3, 2, 2, 0, 0},   // stride 2, pad 0, several panels with a tail
       {1, 1, 1, 4, 5, 3, 3, 1, 1, 1, 1},       // a 1x1 image under a padded 3x3 kernel
-      // Winograd F(2x2, 3x3) in the simd backend (both directions): odd sizes
-      // (tiles cut by the border), many tiles over several tasks, one pixel.
+      // Winograd in the simd backend: F(2x2, 3x3) (forward) and F(4x4, 3x3)
+      // (input gradient) on odd sizes (tiles cut by the border) and on many
+      // tiles over several tasks; F(2x2, 3x3) both ways on one pixel.
       {3, 5, 7, 16, 48, 3, 3, 1, 1, 1, 1},
+      {4, 13, 10, 32, 48, 3, 3, 1, 1, 1, 1},
       {17, 6, 6, 32, 16, 3, 3, 1, 1, 1, 1},
       {2, 1, 1, 16, 32, 3, 3, 1, 1, 1, 1},
   };
@@ -288,15 +290,21 @@ TEST_CASE("the simd backend's depthwise kernels: which geometries, thread counts
   expect_close(out, want, "after a weight change");
 }
 
-TEST_CASE("the simd backend runs 3x3 stride-1 pad-1 convolutions as Winograd F(2x2, 3x3)", "[backend][simd]") {
+TEST_CASE("the simd backend runs 3x3 stride-1 pad-1 convolutions as Winograd F(2x2, 3x3) or F(4x4, 3x3)",
+          "[backend][simd]") {
   // The conv2d test above compares them with the reference; this makes sure
-  // that comparison covers the Winograd path and the direct one.
+  // that comparison covers both Winograd tiles and the direct path.
   const Conv2dGeometry conv2{32, 14, 14, 32, 64, 3, 3, 1, 1, 1, 1}, conv3{32, 7, 7, 64, 128, 3, 3, 1, 1, 1, 1};
+  const Conv2dGeometry odd{3, 5, 7, 16, 48, 3, 3, 1, 1, 1, 1}, many{4, 13, 10, 32, 48, 3, 3, 1, 1, 1, 1};
+  const Conv2dGeometry six{17, 6, 6, 32, 16, 3, 3, 1, 1, 1, 1}, pixel{2, 1, 1, 16, 32, 3, 3, 1, 1, 1, 1};
   for (bool backward : {false, true}) {
-    CHECK(SimdBackend::uses_winograd(conv2, backward));
-    CHECK(SimdBackend::uses_winograd(conv3, backward));
-    CHECK(SimdBackend::uses_winograd({3, 5, 7, 16, 48, 3, 3, 1, 1, 1, 1}, backward));
+    for (const Conv2dGeometry& g : {conv2, conv3, odd, many, six, pixel}) CHECK(SimdBackend::uses_winograd(g, backward));
   }
+  // Forward passes F(2x2); input gradients F(4x4) where its GEMMs are
+  // smaller: 36 positions per 4x4 outputs against 16 per 2x2.
+  for (const Conv2dGeometry& g : {conv2, conv3, odd, many, six, pixel}) CHECK(SimdBackend::winograd_tile(g, false) == 2);
+  for (const Conv2dGeometry& g : {conv2, conv3, odd, many}) CHECK(SimdBackend::winograd_tile(g, true) == 4);
+  for (const Conv2dGeometry& g : {six, pixel}) CHECK(SimdBackend::winograd_tile(g, true) == 2);
   const Conv2dGeometry conv1{32, 28, 28, 1, 32, 3, 3, 1, 1, 1, 1}, strided{3, 7, 9, 16, 16, 3, 3, 2, 2, 1, 1},
       unpadded{1, 9, 11, 16, 16, 3, 3, 1, 1, 0, 0};
   for (bool backward : {false, true}) {

@@ -37,7 +37,7 @@ void run_bench(const BenchArgs& a) {
 
   const IgBenchmark r = benchmark_ig(model, image, a.options);
   if (a.json) {
-    const nlohmann::json j = {{"model", model.name()},
+    nlohmann::json j = {{"model", model.name()},
                               {"backend", r.backend},
                               {"threads", r.threads},
                               {"steps", r.steps},
@@ -55,6 +55,12 @@ void run_bench(const BenchArgs& a) {
                               {"forward_repeats", r.forward_repeats},
                               {"ig_repeats", r.ig_repeats},
                               {"gap", r.gap}};
+    if (a.options.profile) {
+      nlohmann::json ops = nlohmann::json::object();
+      for (const auto& [name, ms] : r.ops) ops[name] = ms;
+      j["ms_per_op"] = ops;
+      j["ms_per_profiled_ig"] = r.ms_per_profiled_ig;
+    }
     std::cout << j.dump(2) << "\n";
     return;
   }
@@ -66,6 +72,15 @@ void run_bench(const BenchArgs& a) {
   std::printf("IG, Gauss-Legendre, %lld steps             %9.3f ms  %7.1f GFLOP/s  (median of %d; best %.3f ms)\n",
               static_cast<long long>(r.steps), r.ms_per_ig, r.gflops_ig(), r.ig_repeats, r.ms_per_ig_best);
   std::printf("completeness gap %.3g\n", r.gap);
+  if (a.options.profile) {
+    double ops_ms = 0.0;
+    std::printf("profiled IG (mean %.3f ms), ms per IG by backend op:\n", r.ms_per_profiled_ig);
+    for (const auto& [name, ms] : r.ops) {
+      std::printf("  %-28s %8.3f\n", name.c_str(), ms);
+      ops_ms += ms;
+    }
+    std::printf("  %-28s %8.3f\n", "outside the backend ops", r.ms_per_profiled_ig - ops_ms);
+  }
 }
 
 }  // namespace
@@ -84,6 +99,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--min-seconds", args->options.min_seconds, "Repeat each measurement at least this long")
       ->capture_default_str();
   cmd->add_option("--repeats", args->options.min_repeats, "and at least this many times")->capture_default_str();
+  cmd->add_flag("--profile", args->options.profile,
+                "Also time each kind of backend op over further IG runs (their sum is slower than an untimed IG)");
   cmd->add_flag("--json", args->json, "Print JSON (ms_per_ig, ms_forward_batch, GFLOP/s, ...)");
   cmd->callback([args] { run_bench(*args); });
 }

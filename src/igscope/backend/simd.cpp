@@ -30,6 +30,10 @@ bool SimdBackend::uses_winograd(const Conv2dGeometry& g, bool backward_input) {
   return winograd::applies(g, backward_input);
 }
 
+int SimdBackend::winograd_tile(const Conv2dGeometry& g, bool backward_input) {
+  return winograd::tile_size(g.in_h, g.in_w, backward_input);
+}
+
 bool SimdBackend::uses_depthwise(const Conv2dGeometry& g) { return depthwise::applies(g); }
 
 SimdBackend::SimdBackend(int threads) : pool_(threads) {}
@@ -162,12 +166,15 @@ void SimdBackend::conv2d_forward(const Conv2dGeometry& g, const float* in, const
   check_conv2d_geometry(g, "conv2d_forward");
   const std::array<int64_t, 5> dims{g.out_c, g.group_in_c(), g.kernel_h, g.kernel_w, g.groups};
   if (winograd::applies(g, false)) {
-    const Packed& p = packed({PackKind::WinogradForward, weight, bias, dims}, key, [&](Packed& q) {
-      winograd::pack_forward(g, weight, q.b);
-      q.bias.clear();
-      if (bias) q.bias.assign(bias, bias + g.out_c);
-    });
-    winograd::convolve(pool_, p.b, g.in_c, g.out_c, g.batch, g.in_h, g.in_w, in,
+    // The packed kernels depend on the channels and the tile size.
+    const int tile = winograd::tile_size(g.in_h, g.in_w, false);
+    const Packed& p = packed({PackKind::WinogradForward, weight, bias, {g.out_c, g.in_c, tile, 0, 0}}, key,
+                             [&](Packed& q) {
+                               winograd::pack_forward(g, tile, weight, q.b);
+                               q.bias.clear();
+                               if (bias) q.bias.assign(bias, bias + g.out_c);
+                             });
+    winograd::convolve(pool_, tile, p.b, g.in_c, g.out_c, g.batch, g.in_h, g.in_w, in,
                        p.bias.empty() ? nullptr : p.bias.data(), zeros(g.in_c), out);
     return;
   }
@@ -239,11 +246,13 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
   check_conv2d_geometry(g, "conv2d_backward_input");
   const std::array<int64_t, 5> dims{g.out_c, g.group_in_c(), g.kernel_h, g.kernel_w, g.groups};
   if (winograd::applies(g, true)) {
-    const Packed& p = packed({PackKind::WinogradBackwardInput, weight, nullptr, dims}, key, [&](Packed& q) {
-      winograd::pack_backward_input(g, weight, q.b);
-      q.bias.clear();
-    });
-    winograd::convolve(pool_, p.b, g.out_c, g.in_c, g.batch, g.in_h, g.in_w, dout, nullptr, zeros(g.out_c), din);
+    const int tile = winograd::tile_size(g.in_h, g.in_w, true);
+    const Packed& p = packed({PackKind::WinogradBackwardInput, weight, nullptr, {g.out_c, g.in_c, tile, 0, 0}}, key,
+                             [&](Packed& q) {
+                               winograd::pack_backward_input(g, tile, weight, q.b);
+                               q.bias.clear();
+                             });
+    winograd::convolve(pool_, tile, p.b, g.out_c, g.in_c, g.batch, g.in_h, g.in_w, dout, nullptr, zeros(g.out_c), din);
     return;
   }
   if (depthwise::applies(g)) {
@@ -343,6 +352,8 @@ void SimdBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, fl
   check_pool2d_geometry(g, "maxpool2d_forward");
   const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;
   const int64_t vec_end = C / kLanes * kLanes;
+  const bool narrow = g.batch * g.in_h * g.in_w * C <= INT32_MAX;
+  const simd::IntVec lanes = simd::lane_index();
   pool_.parallel_for(g.batch * oh, [&](int64_t row) {
     const int64_t n = row / oh, oy = row % oh;
     // Flat index of channel 0 of each of the window's input cells, in
@@ -364,15 +375,30 @@ void SimdBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in, fl
       float* o = out + ((n * oh + oy) * ow + ox) * C;
       int64_t* arg = argmax + ((n * oh + oy) * ow + ox) * C;
       // Window cells in row-major order; a strict '>' keeps the first
-      // maximum on ties. Lanes carry the winning cell's number.
+      // maximum on ties. Lanes carry the winning cell's flat index where
+      // every index fits in int32 (stored widened, as vectors), otherwise
+      // the cell's number.
       for (int64_t c = 0; c < vec_end; c += kLanes) {
         Vec best = simd::load(in + base[0] + c);
+        if (narrow) {
+          simd::IntVec win = simd::splat_int(static_cast<int32_t>(base[0] + c)) + lanes;
+          for (int64_t w = 1; w < window; ++w) {
+            const int64_t cell = base[static_cast<size_t>(w)] + c;
+            const Vec v = simd::load(in + cell);
+            const simd::IntVec greater = v > best;
+            best = greater ? v : best;
+            win = greater ? simd::splat_int(static_cast<int32_t>(cell)) + lanes : win;
+          }
+          simd::store(o + c, best);
+          simd::store_indices(arg + c, win);
+          continue;
+        }
         simd::IntVec win = simd::IntVec{};
         for (int64_t w = 1; w < window; ++w) {
           const Vec v = simd::load(in + base[static_cast<size_t>(w)] + c);
           const simd::IntVec greater = v > best;
           best = greater ? v : best;
-          win = greater ? static_cast<int32_t>(w) - simd::IntVec{} : win;
+          win = greater ? simd::splat_int(static_cast<int32_t>(w)) : win;
         }
         simd::store(o + c, best);
         for (int lane = 0; lane < kLanes; ++lane) arg[c + lane] = base[static_cast<size_t>(win[lane])] + c + lane;

@@ -20,7 +20,7 @@ namespace igscope {
 // weights re-laid-out (a transposed convolution; any stride). When the
 // output has few channels (conv1's input gradient has one), a dot-product
 // kernel vectorised along the reduction replaces the GEMM. 3x3 convolutions
-// with stride 1 and pad 1 (both directions) run as Winograd F(2x2, 3x3)
+// with stride 1 and pad 1 (both directions) run as Winograd F(2x2, 3x3), the input gradient as F(4x4, 3x3) on larger images
 // instead (simd_winograd.h): 16 multiply-adds per 2x2 outputs and channel
 // pair instead of 36, through the same micro-kernel. Grouped convolutions
 // run the same GEMM once per group on its channel slices (one pass over
@@ -68,8 +68,10 @@ class SimdBackend final : public Backend {
   void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) override;
 
   // Whether conv2d_forward (or, with backward_input, conv2d_backward_input)
-  // runs this geometry as Winograd F(2x2, 3x3) rather than directly.
+  // runs this geometry as Winograd rather than directly, and with which
+  // tile: F(m x m, 3x3), m = 2 or 4 (simd_winograd.h).
   static bool uses_winograd(const Conv2dGeometry& g, bool backward_input);
+  static int winograd_tile(const Conv2dGeometry& g, bool backward_input);
   // Whether conv2d_forward and conv2d_backward_input run this geometry with
   // the depthwise kernels (groups == in_c > 1).
   static bool uses_depthwise(const Conv2dGeometry& g);

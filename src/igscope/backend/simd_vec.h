@@ -50,11 +50,26 @@ typedef int32_t IntVec __attribute__((vector_size(kLanes * sizeof(int32_t))));
 // The same vector type, for loads and stores at any float alignment.
 typedef float UnalignedVec __attribute__((vector_size(kLanes * sizeof(float)), aligned(alignof(float)), may_alias));
 
+// kLanes int64 lanes, for storing indices.
+typedef int64_t UnalignedIndexVec
+    __attribute__((vector_size(kLanes * sizeof(int64_t)), aligned(alignof(int64_t)), may_alias));
+
 inline Vec load(const float* p) { return *reinterpret_cast<const UnalignedVec*>(p); }
 inline void store(float* p, Vec v) { *reinterpret_cast<UnalignedVec*>(p) = v; }
 // s - 0 is s for every s (0 + s would turn -0 into +0), so this folds to a broadcast.
 inline Vec splat(float s) { return s - Vec{}; }
 inline Vec zero() { return Vec{}; }
+inline IntVec splat_int(int32_t s) { return s - IntVec{}; }
+// {0, 1, ..., kLanes - 1}
+inline IntVec lane_index() {
+  IntVec v{};
+  for (int i = 0; i < kLanes; ++i) v[i] = i;
+  return v;
+}
+// p[0..kLanes) = the lanes of v, widened to int64.
+inline void store_indices(int64_t* p, IntVec v) {
+  *reinterpret_cast<UnalignedIndexVec*>(p) = __builtin_convertvector(v, UnalignedIndexVec);
+}
 #if defined(__wasm_relaxed_simd__)
 inline Vec madd(Vec a, Vec b, Vec c) { return __builtin_wasm_relaxed_madd_f32x4(a, b, c); }
 #else

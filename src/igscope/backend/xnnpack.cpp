@@ -279,6 +279,15 @@ void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in,
   // in row order but after it in column order (rows above, columns to the
   // right) can hold an earlier tie.
   const uint32_t* index = window_index_.data();
+  // XNNPACK's element k of a window as the offset (ky * in_w + kx) * C from
+  // its corner, and ky, kx: no divisions per element.
+  const int64_t window = g.kernel_h * g.kernel_w;
+  std::vector<int64_t> cell_offset(u(window)), cell_y(u(window)), cell_x(u(window));
+  for (int64_t k = 0; k < window; ++k) {
+    cell_x[u(k)] = k / g.kernel_h;
+    cell_y[u(k)] = k % g.kernel_h;
+    cell_offset[u(k)] = (cell_y[u(k)] * g.in_w + cell_x[u(k)]) * C;
+  }
   pthreadpool_parallelize_1d(
       pool_,
       [&](size_t row) {
@@ -287,8 +296,9 @@ void XnnpackBackend::maxpool2d_forward(const Pool2dGeometry& g, const float* in,
           const int64_t corner = ((n * g.in_h + oy * g.kernel_h) * g.in_w + ox * g.kernel_w) * C;
           const int64_t o0 = ((n * oh + oy) * ow + ox) * C;
           for (int64_t c = 0; c < C; ++c) {
-            const int64_t k = index[o0 + c], kx = k / g.kernel_h, ky = k % g.kernel_h;
-            int64_t found = corner + (ky * g.in_w + kx) * C + c;
+            const uint32_t k = index[o0 + c];
+            const int64_t ky = cell_y[k], kx = cell_x[k];
+            int64_t found = corner + cell_offset[k] + c;
             bool earlier = false;
             for (int64_t wy = 0; wy < ky && !earlier; ++wy)
               for (int64_t wx = kx + 1; wx < g.kernel_w; ++wx) {
@@ -337,7 +347,12 @@ void XnnpackBackend::relu_backward(int64_t count, const float* out, const float*
       pool_,
       [&](size_t chunk) {
         const int64_t begin = static_cast<int64_t>(chunk) * kChunk, end = std::min(count, begin + kChunk);
-        for (int64_t i = begin; i < end; ++i) din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+        // dout is read unconditionally, so that the loop vectorises (a
+        // conditional load does not).
+        for (int64_t i = begin; i < end; ++i) {
+          const float d = dout[i];
+          din[i] = out[i] > 0.0f ? d : 0.0f;
+        }
       },
       u((std::max<int64_t>(count, 0) + kChunk - 1) / kChunk));
 }
