@@ -111,6 +111,10 @@ TEST_CASE("every backend's conv2d matches the reference", "[backend][conv2d]") {
       {5, 8, 7, 3, 37, 3, 2, 2, 1, 1, 0},      // 37 outputs: a partial register panel
       {2, 10, 10, 17, 70, 3, 3, 2, 2, 0, 0},   // stride 2, pad 0, several panels with a tail
       {1, 1, 1, 4, 5, 3, 3, 1, 1, 1, 1},       // a 1x1 image under a padded 3x3 kernel
+      // Strided input gradients, one GEMM per phase of the stride in the simd backend:
+      {2, 9, 9, 16, 32, 1, 1, 2, 2, 0, 0},     // 1x1 stride 2 (a ResNet shortcut): three phases of four get no tap
+      {2, 10, 11, 6, 8, 2, 2, 3, 3, 1, 0},     // stride 3 > kernel 2: phases with no tap
+      {2, 28, 28, 1, 16, 3, 3, 2, 2, 1, 1},    // stride 2, one input channel: the dot kernel per phase
       // Winograd in the simd backend: F(2x2, 3x3) (forward) and F(4x4, 3x3)
       // (input gradient) on odd sizes (tiles cut by the border) and on many
       // tiles over several tasks; F(2x2, 3x3) both ways on one pixel.
@@ -682,21 +686,24 @@ TEST_CASE("the simd backend packs weights once per contents and again after a ch
   SimdBackend simd(2);
   ReferenceBackend ref;
   run_model(m, simd, x, r);
-  // Four weighted layers, each packed for its forward and its input gradient.
-  CHECK(simd.pack_count() == 8);
+  // Four weighted layers, each packed for its forward and its input
+  // gradient; the stride-(2, 1) convolution's input gradient once for each
+  // of the two phases of its stride.
+  CHECK(simd.pack_count() == 9);
   for (int i = 0; i < 3; ++i) run_model(m, simd, x, r);
-  CHECK(simd.pack_count() == 8);
+  CHECK(simd.pack_count() == 9);
   // Another batch size reuses the same packed weights.
   const Tensor x1 = random_tensor(m.batch_input_shape(1), rng, 0, 1);
   run_model(m, simd, x1, Tensor({1, m.num_outputs()}, 1.0f));
-  CHECK(simd.pack_count() == 8);
+  CHECK(simd.pack_count() == 9);
 
   // Change one weight in place, as an optimizer step would: the next pass
-  // repacks that layer and follows the new weights.
+  // repacks that layer (the strided one: forward and two phases) and follows
+  // the new weights.
   Tensor& w = m.layer(3).parameters().at(0).value;
   w[5] += 0.5f;
   const ForwardBackward got = run_model(m, simd, x, r);
-  CHECK(simd.pack_count() == 10);
+  CHECK(simd.pack_count() == 12);
   const ForwardBackward want = run_model(m, ref, x, r);
   expect_close(got.out, want.out, "logits after a weight change", 1e-4);
   expect_close(got.grad, want.grad, "input gradient after a weight change", 1e-4);
@@ -704,7 +711,7 @@ TEST_CASE("the simd backend packs weights once per contents and again after a ch
   // A bias change repacks the forward weights only.
   m.layer(6).parameters().at(1).value[0] -= 1.0f;
   const ForwardBackward got2 = run_model(m, simd, x, r);
-  CHECK(simd.pack_count() == 11);
+  CHECK(simd.pack_count() == 13);
   const ForwardBackward want2 = run_model(m, ref, x, r);
   expect_close(got2.out, want2.out, "logits after a bias change", 1e-4);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <type_traits>
 
 #include "igscope/backend/simd_depthwise.h"
 #include "igscope/backend/simd_gemm.h"
@@ -78,8 +79,9 @@ bool gather_rows(const SimdBackend::Packed& p, int64_t taps, int64_t depth) {
 constexpr int64_t kLargeWeights = 1 << 16;
 }  // namespace
 
-template <class RowPtrs>
-void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs) {
+template <class RowPtrs, class OutRow>
+void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs, OutRow out_row) {
+  constexpr bool scattered = !std::is_same_v<OutRow, ContiguousRows>;
   if (s.rows == 0) return;
   const int64_t K = s.taps * s.depth, ldc = s.groups * s.cols;
   const int mr_tile = p.dot ? kDotMR : kMR;
@@ -110,7 +112,7 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
     const int64_t cb_begin = cg * cols_per_group, cb_end = std::min(col_blocks, cb_begin + cols_per_group);
     const float* b = p.b.data() + group * p.group_b;
     const float* bias = p.bias.empty() ? nullptr : p.bias.data() + group * p.group_bias;
-    float* group_out = out + group * s.cols;
+    float* group_out = scattered ? nullptr : out + group * s.cols;
     thread_local std::vector<const float*> ptrs;
     thread_local std::vector<float> rows;
     ptrs.resize(static_cast<size_t>(kMaxTile * s.taps));
@@ -138,12 +140,19 @@ void SimdBackend::gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs 
     };
     auto tile = [&](int64_t rb, int64_t cb) {
       const int64_t m0 = rb * mr_tile, mr = std::min<int64_t>(mr_tile, s.rows - m0);
-      float* c = group_out + m0 * ldc;
+      const int64_t nr = p.dot ? 1 : std::min<int64_t>(kNR, s.cols - cb * kNR);
+      const int64_t col0 = p.dot ? cb : cb * kNR;
+      float buffer[kMaxTile * kNR];
+      float* c = scattered ? buffer : group_out + m0 * ldc + col0;
+      const int64_t ld = scattered ? kNR : ldc;
       if (p.dot) {
-        dot_tile(taps, depth, ptrs.data(), b + cb * K, bias ? bias[cb] : 0.0f, c + cb, ldc, mr);
+        dot_tile(taps, depth, ptrs.data(), b + cb * K, bias ? bias[cb] : 0.0f, c, ld, mr);
       } else {
-        gemm_tile(taps, depth, ptrs.data(), b + cb * K * kNR, bias ? bias + cb * kNR : nullptr, c + cb * kNR, ldc,
-                  mr, std::min<int64_t>(kNR, s.cols - cb * kNR));
+        gemm_tile(taps, depth, ptrs.data(), b + cb * K * kNR, bias ? bias + cb * kNR : nullptr, c, ld, mr, nr);
+      }
+      if constexpr (scattered) {
+        for (int64_t r = 0; r < mr; ++r)
+          std::copy_n(buffer + r * kNR, nr, out_row(m0 + r) + group * s.cols + col0);
       }
     };
     if (columns_outer) {
@@ -268,6 +277,10 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
   // A transposed convolution per group: din[n, iy, ix, grp * N + i] gathers
   // dout[n, oy, ox, grp * C + o] * w[grp * C + o, i, ky, kx] over the taps
   // with iy = oy * stride - pad + ky * dilation.
+  if (g.stride_h > 1 || g.stride_w > 1) {
+    conv2d_backward_input_strided(g, dout, weight, din, key);
+    return;
+  }
   const int64_t taps = g.kernel_h * g.kernel_w, C = g.group_out_c(), K = taps * C, N = g.group_in_c();
   const int64_t pixel = g.out_c;  // floats per dout pixel
   const Packed& p = packed({PackKind::ConvBackwardInput, weight, nullptr, dims}, key, [&](Packed& q) {
@@ -282,11 +295,10 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
   });
   const int64_t oh = g.out_h(), ow = g.out_w();
   const float* zero = zeros(C);
-  // With stride 1, tap (ky, kx) of input pixel (iy, ix) reads output pixel
-  // (iy + pad - ky * dilation, ix + pad - kx * dilation): a fixed offset back
-  // from the window's corner when the whole window lies inside the output
-  // (no checks there).
-  const bool unit_stride = g.stride_h == 1 && g.stride_w == 1;
+  // Tap (ky, kx) of input pixel (iy, ix) reads output pixel (iy + pad - ky *
+  // dilation, ix + pad - kx * dilation): a fixed offset back from the
+  // window's corner when the whole window lies inside the output (no checks
+  // there).
   std::vector<int64_t> tap_offset(static_cast<size_t>(taps));
   for (int64_t ky = 0; ky < g.kernel_h; ++ky)
     for (int64_t kx = 0; kx < g.kernel_w; ++kx)
@@ -298,17 +310,17 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
          int64_t ix = m0 % g.in_w, iy = m0 / g.in_w % g.in_h, n = m0 / (g.in_h * g.in_w);
          for (int64_t r = 0; r < count; ++r) {
            const int64_t ty0 = iy + g.pad_h, tx0 = ix + g.pad_w;  // the tap (0, 0) target
-           if (unit_stride && ty0 - reach_h >= 0 && ty0 < oh && tx0 - reach_w >= 0 && tx0 < ow) {
+           if (ty0 - reach_h >= 0 && ty0 < oh && tx0 - reach_w >= 0 && tx0 < ow) {
              const float* corner = base + ((n * oh + ty0) * ow + tx0) * pixel;
              for (int64_t t = 0; t < taps; ++t) *ptrs++ = corner - tap_offset[static_cast<size_t>(t)];
            } else {
              for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
                const int64_t ty = ty0 - ky * g.dilation_h;
-               const bool row_ok = ty >= 0 && ty % g.stride_h == 0 && ty / g.stride_h < oh;
+               const bool row_ok = ty >= 0 && ty < oh;
                for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
                  const int64_t tx = tx0 - kx * g.dilation_w;
-                 const bool ok = row_ok && tx >= 0 && tx % g.stride_w == 0 && tx / g.stride_w < ow;
-                 *ptrs++ = ok ? base + ((n * oh + ty / g.stride_h) * ow + tx / g.stride_w) * pixel : zero;
+                 const bool ok = row_ok && tx >= 0 && tx < ow;
+                 *ptrs++ = ok ? base + ((n * oh + ty) * ow + tx) * pixel : zero;
                }
              }
            }
@@ -321,6 +333,87 @@ void SimdBackend::conv2d_backward_input(const Conv2dGeometry& g, const float* do
            }
          }
        });
+}
+
+// Strided: input pixel (iy, ix) receives tap (ky, kx) only where iy + pad_h
+// - ky * dilation_h is a multiple of stride_h (and likewise in x). So the
+// pixels fall into stride_h x stride_w phases by (iy + pad_h) mod stride_h
+// and (ix + pad_w) mod stride_w, each phase with its own taps, and each
+// phase is one GEMM over its pixels and taps only (a stride-2 3x3
+// convolution: 4, 2, 2 and 1 taps instead of 9 for every pixel; a stride-2
+// 1x1 one: 1 tap for a quarter of the pixels, the rest zero).
+void SimdBackend::conv2d_backward_input_strided(const Conv2dGeometry& g, const float* dout, const float* weight,
+                                                float* din, const ParamsKey& key) {
+  const int64_t taps = g.kernel_h * g.kernel_w, C = g.group_out_c(), N = g.group_in_c();
+  const int64_t pixel = g.out_c;  // floats per dout pixel
+  const int64_t oh = g.out_h(), ow = g.out_w();
+  const float* zero = zeros(C);
+  // The kernel rows (columns) of phase a: k with k * dilation = a (mod stride).
+  auto phase_taps = [](int64_t kernel, int64_t dilation, int64_t stride, int64_t a) {
+    std::vector<int64_t> ks;
+    for (int64_t k = 0; k < kernel; ++k)
+      if (k * dilation % stride == a) ks.push_back(k);
+    return ks;
+  };
+  for (int64_t ay = 0; ay < g.stride_h; ++ay)
+    for (int64_t ax = 0; ax < g.stride_w; ++ax) {
+      // The phase's pixels: iy = iy0 + j * stride_h, ix = ix0 + i * stride_w.
+      const int64_t iy0 = ((ay - g.pad_h) % g.stride_h + g.stride_h) % g.stride_h;
+      const int64_t ix0 = ((ax - g.pad_w) % g.stride_w + g.stride_w) % g.stride_w;
+      const int64_t rows_y = iy0 < g.in_h ? ceil_div(g.in_h - iy0, g.stride_h) : 0;
+      const int64_t cols_x = ix0 < g.in_w ? ceil_div(g.in_w - ix0, g.stride_w) : 0;
+      const int64_t rows = g.batch * rows_y * cols_x;
+      if (rows == 0) continue;
+      auto out_row = [&](int64_t m) {
+        const int64_t i = m % cols_x, j = m / cols_x % rows_y, n = m / (cols_x * rows_y);
+        return din + ((n * g.in_h + iy0 + j * g.stride_h) * g.in_w + ix0 + i * g.stride_w) * g.in_c;
+      };
+      const std::vector<int64_t> kys = phase_taps(g.kernel_h, g.dilation_h, g.stride_h, ay);
+      const std::vector<int64_t> kxs = phase_taps(g.kernel_w, g.dilation_w, g.stride_w, ax);
+      const int64_t phase_taps_n = static_cast<int64_t>(kys.size() * kxs.size());
+      if (phase_taps_n == 0) {  // no tap reaches these pixels
+        const int64_t per_image = rows_y * cols_x;
+        pool_.parallel_for(g.batch, [&](int64_t n) {
+          for (int64_t m = n * per_image; m < (n + 1) * per_image; ++m) std::fill_n(out_row(m), g.in_c, 0.0f);
+        });
+        continue;
+      }
+      std::vector<int64_t> tap_index;  // the phase's taps in the full kernel, row-major
+      for (int64_t ky : kys)
+        for (int64_t kx : kxs) tap_index.push_back(ky * g.kernel_w + kx);
+      // Packed per phase: the phase and what decides its taps.
+      const std::array<int64_t, 5> dims{g.out_c, g.group_in_c(), g.groups, (g.kernel_h << 32) | (g.kernel_w << 16) | (ay * g.stride_w + ax),
+                                        (g.stride_h << 48) | (g.stride_w << 32) | (g.dilation_h << 16) | g.dilation_w};
+      const int64_t K = phase_taps_n * C;
+      const Packed& p = packed({PackKind::ConvBackwardInputPhase, weight, nullptr, dims}, key, [&](Packed& q) {
+        pack_groups(
+            q, g.groups, K, N, C,
+            [&](int64_t grp, int64_t k, int64_t n) {
+              const int64_t t = tap_index[static_cast<size_t>(k / C)], o = k % C;
+              return weight[((grp * C + o) * N + n) * taps + t];
+            },
+            nullptr);
+      });
+      gemm(
+          {rows, N, phase_taps_n, C, g.groups}, p, nullptr,
+          [&](int64_t grp, int64_t m0, int64_t count, const float** ptrs) {
+            const float* base = dout + grp * C;
+            for (int64_t m = m0; m < m0 + count; ++m) {
+              const int64_t i = m % cols_x, j = m / cols_x % rows_y, n = m / (cols_x * rows_y);
+              const int64_t ty0 = iy0 + j * g.stride_h + g.pad_h, tx0 = ix0 + i * g.stride_w + g.pad_w;
+              for (int64_t ky : kys) {
+                const int64_t ty = ty0 - ky * g.dilation_h;  // a multiple of stride_h
+                const bool row_ok = ty >= 0 && ty / g.stride_h < oh;
+                for (int64_t kx : kxs) {
+                  const int64_t tx = tx0 - kx * g.dilation_w;
+                  const bool ok = row_ok && tx >= 0 && tx / g.stride_w < ow;
+                  *ptrs++ = ok ? base + ((n * oh + ty / g.stride_h) * ow + tx / g.stride_w) * pixel : zero;
+                }
+              }
+            }
+          },
+          out_row);
+    }
 }
 
 void SimdBackend::dense_forward(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* weight,

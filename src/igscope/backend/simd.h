@@ -96,6 +96,7 @@ class SimdBackend final : public Backend {
   enum class PackKind {
     ConvForward,
     ConvBackwardInput,
+    ConvBackwardInputPhase,
     WinogradForward,
     WinogradBackwardInput,
     DepthwiseForward,
@@ -125,10 +126,14 @@ class SimdBackend final : public Backend {
   // (out's rows are groups * N floats), where row m of A_g is the
   // concatenation of `taps` segments of `depth` floats: row_ptrs(g, m0,
   // count, ptrs) writes the segment pointers of rows m0 .. m0 + count - 1 of
-  // group g, row by row.
-  template <class RowPtrs>
-  void gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs);
+  // group g, row by row. With out_row, row m of out is out_row(m) instead
+  // of out + m * groups * N (tiles then go through a buffer in L1).
+  struct ContiguousRows {};
+  template <class RowPtrs, class OutRow = ContiguousRows>
+  void gemm(const GemmShape& s, const Packed& p, float* out, RowPtrs row_ptrs, OutRow out_row = {});
   const float* zeros(int64_t count);
+  void conv2d_backward_input_strided(const Conv2dGeometry& g, const float* dout, const float* weight, float* din,
+                                     const ParamsKey& key);
 
   ThreadPool pool_;
   std::map<PackId, Packed> cache_;
