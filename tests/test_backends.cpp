@@ -401,6 +401,30 @@ TEST_CASE("every backend's dense, max-pool and ReLU match the reference", "[back
   }
 }
 
+TEST_CASE("every backend's per-channel affine map matches the base class's loop", "[backend][batchnorm]") {
+  ReferenceBackend ref;  // the base class's loop
+  Rng rng(41);
+  for (const Variant& v : variants_under_test()) {
+    auto be = make_backend(v.name, v.threads);
+    // Channel counts below, at and past the SIMD widths; enough pixels for several chunks.
+    for (auto [pixels, channels] : std::vector<std::array<int64_t, 2>>{{1, 1}, {7, 3}, {5, 16}, {9, 17}, {4000, 32}, {3, 70}}) {
+      INFO(v.describe() << " " << pixels << " pixels x " << channels << " channels");
+      const int64_t count = pixels * channels;
+      const auto in = random_vector(count, rng), scale = random_vector(channels, rng), shift = random_vector(channels, rng);
+      for (const float* s : {shift.data(), static_cast<const float*>(nullptr)}) {
+        std::vector<float> want(static_cast<size_t>(count), kNaN), got = want;
+        ref.channel_affine(count, channels, in.data(), scale.data(), s, want.data());
+        be->channel_affine(count, channels, in.data(), scale.data(), s, got.data());
+        expect_close(got, want, s ? "scale and shift" : "scale only", 1e-6);
+        if (!s) {
+          for (int64_t i = 0; i < count; i += channels + 1)  // spot checks of the formula itself
+            CHECK(want[static_cast<size_t>(i)] == scale[static_cast<size_t>(i % channels)] * in[static_cast<size_t>(i)]);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("the reference SmeLU is the closed form in each piece, and its derivative", "[backend][smelu]") {
   ReferenceBackend ref;
   const double beta = 0.5;

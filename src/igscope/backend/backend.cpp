@@ -35,6 +35,12 @@ void Backend::smelu_backward(int64_t count, double beta, const float* in, const 
   for (int64_t i = 0; i < count; ++i) din[i] = dout[i] * std::clamp((in[i] + b) * inv2b, 0.0f, 1.0f);
 }
 
+void Backend::channel_affine(int64_t count, int64_t channels, const float* in, const float* scale,
+                             const float* shift, float* out) {
+  for (int64_t i = 0; i < count; i += channels)
+    for (int64_t k = 0; k < channels; ++k) out[i + k] = scale[k] * in[i + k] + (shift ? shift[k] : 0.0f);
+}
+
 void Backend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) {
   check_pool2d_geometry(g, "avgpool2d_forward");
   const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;

@@ -135,6 +135,13 @@ class Backend {
   // din[j] = sum of dout[o] / divisor(o) over the windows o holding input
   // cell j; overwrites din.
   virtual void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din);
+
+  // A per-channel affine map over NHWC values (batch norm in evaluation,
+  // and its input gradient and tangent): out[i * channels + k] = scale[k] *
+  // in[i * channels + k] + shift[k] for i < count / channels; shift null:
+  // no shift. A plain loop here, the reference for a backend's own version.
+  virtual void channel_affine(int64_t count, int64_t channels, const float* in, const float* scale,
+                              const float* shift, float* out);
 };
 
 // For backends that check what they are given: throw igscope::Error, naming

@@ -654,4 +654,26 @@ void SimdBackend::smelu_backward(int64_t count, double beta, const float* in, co
   });
 }
 
+// Vectorised along each pixel's channels, split over the threads in
+// chunks of whole pixels.
+void SimdBackend::channel_affine(int64_t count, int64_t channels, const float* in, const float* scale,
+                                 const float* shift, float* out) {
+  if (count <= 0 || channels <= 0) return;
+  const int64_t pixels = count / channels, per_chunk = std::max<int64_t>(1, kElementwiseChunk / channels);
+  const int64_t vec_end = channels / kLanes * kLanes;
+  pool_.parallel_for(ceil_div(pixels, per_chunk), [&](int64_t chunk) {
+    const int64_t end = std::min(pixels, (chunk + 1) * per_chunk);
+    for (int64_t px = chunk * per_chunk; px < end; ++px) {
+      const float* x = in + px * channels;
+      float* y = out + px * channels;
+      int64_t k = 0;
+      for (; k < vec_end; k += kLanes) {
+        const Vec v = simd::load(scale + k) * simd::load(x + k);
+        simd::store(y + k, shift ? v + simd::load(shift + k) : v);
+      }
+      for (; k < channels; ++k) y[k] = scale[k] * x[k] + (shift ? shift[k] : 0.0f);
+    }
+  });
+}
+
 }  // namespace igscope

@@ -66,6 +66,8 @@ class SimdBackend final : public Backend {
   void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
   void avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) override;
   void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) override;
+  void channel_affine(int64_t count, int64_t channels, const float* in, const float* scale, const float* shift,
+                      float* out) override;
 
   // Whether conv2d_forward (or, with backward_input, conv2d_backward_input)
   // runs this geometry as Winograd rather than directly, and with which

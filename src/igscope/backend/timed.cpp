@@ -9,7 +9,7 @@ const char* TimedBackend::op_name(Op op) {
       "conv2d forward",  "conv2d input gradient", "conv2d weight gradient", "dense forward",
       "dense input gradient", "dense weight gradient", "max-pool forward", "max-pool backward",
       "relu forward",    "relu backward",         "smelu forward",         "smelu backward",
-      "avg-pool forward", "avg-pool backward"};
+      "avg-pool forward", "avg-pool backward",    "channel affine"};
   return names[op];
 }
 
@@ -82,6 +82,11 @@ void TimedBackend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include
 void TimedBackend::avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout,
                                       float* din) {
   timed(AvgPoolBackward, [&] { inner_.avgpool2d_backward(g, count_include_pad, dout, din); });
+}
+
+void TimedBackend::channel_affine(int64_t count, int64_t channels, const float* in, const float* scale,
+                                  const float* shift, float* out) {
+  timed(ChannelAffine, [&] { inner_.channel_affine(count, channels, in, scale, shift, out); });
 }
 
 }  // namespace igscope

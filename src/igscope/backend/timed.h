@@ -27,6 +27,7 @@ class TimedBackend final : public Backend {
     SmeluBackward,
     AvgPoolForward,
     AvgPoolBackward,
+    ChannelAffine,
     kOps
   };
   static const char* op_name(Op op);
@@ -59,6 +60,8 @@ class TimedBackend final : public Backend {
   void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
   void avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) override;
   void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) override;
+  void channel_affine(int64_t count, int64_t channels, const float* in, const float* scale, const float* shift,
+                      float* out) override;
 
  private:
   template <class Work>

@@ -50,7 +50,7 @@ void BatchNorm::check_input(const Tensor& t, const char* what) const {
   check_shape(t, shape_, std::string("batchnorm ") + what);
 }
 
-Tensor BatchNorm::forward(Tensor in, Backend& /*backend*/, Mode mode) {
+Tensor BatchNorm::forward(Tensor in, Backend& backend, Mode mode) {
   output_shape(in.shape());
   shape_ = in.shape();
   mode_ = mode;
@@ -106,11 +106,7 @@ Tensor BatchNorm::forward(Tensor in, Backend& /*backend*/, Mode mode) {
       scale[k] = static_cast<float>(w[k] * inv_std_[k]);
       shift[k] = static_cast<float>(b[k] - w[k] * inv_std_[k] * rm[k]);
     }
-    for (int64_t i = 0; i < m; ++i)
-      for (size_t k = 0; k < c; ++k) {
-        const int64_t j = i * c_ + static_cast<int64_t>(k);
-        y[j] = scale[k] * x[j] + shift[k];
-      }
+    backend.channel_affine(in.size(), c_, x, scale.data(), shift.data(), y);
   }
   return out;
 }
@@ -136,7 +132,7 @@ void channel_sums(const float* a, const float* b, int64_t m, int64_t c, std::vec
 // Eval: out = v * w * inv_std.
 Tensor BatchNorm::backward_input(Tensor dout, Backend& backend) { return forward_tangent(dout, backend); }
 
-Tensor BatchNorm::forward_tangent(const Tensor& v, Backend& /*backend*/) {
+Tensor BatchNorm::forward_tangent(const Tensor& v, Backend& backend) {
   check_input(v, "backward/tangent");
   const int64_t m = v.size() / c_;
   const float* g = v.data();
@@ -158,8 +154,7 @@ Tensor BatchNorm::forward_tangent(const Tensor& v, Backend& /*backend*/) {
     std::vector<float> scale(static_cast<size_t>(c_));
     for (int64_t k = 0; k < c_; ++k)
       scale[static_cast<size_t>(k)] = static_cast<float>(w[k] * inv_std_[static_cast<size_t>(k)]);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t k = 0; k < c_; ++k) o[i * c_ + k] = g[i * c_ + k] * scale[static_cast<size_t>(k)];
+    backend.channel_affine(v.size(), c_, g, scale.data(), nullptr, o);
   }
   return out;
 }
