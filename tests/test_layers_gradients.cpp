@@ -260,22 +260,37 @@ TEST_CASE("cross-entropy gradient matches finite differences", "[layers][softmax
   Rng rng(17);
   Tensor logits = random_tensor({5, 4}, rng, -2, 2);
   const std::vector<int> labels = {0, 3, 1, 1, 2};
-  const CrossEntropyResult r = cross_entropy(logits, labels);
-  const double eps = 1e-3;
-  double worst = 0.0, largest = 0.0;
-  for (int64_t i = 0; i < logits.size(); ++i) {
-    const float orig = logits[i];
-    logits[i] = static_cast<float>(orig + eps);
-    const double up = cross_entropy(logits, labels).loss;
-    logits[i] = static_cast<float>(orig - eps);
-    const double down = cross_entropy(logits, labels).loss;
-    logits[i] = orig;
-    const double numerical = (up - down) / (2 * eps);
-    worst = std::max(worst, std::abs(numerical - r.dlogits[i]));
-    largest = std::max(largest, std::abs(numerical));
+  for (const double smoothing : {0.0, 0.1, 0.5}) {
+    const CrossEntropyResult r = cross_entropy(logits, labels, smoothing);
+    const double eps = 1e-3;
+    double worst = 0.0, largest = 0.0;
+    for (int64_t i = 0; i < logits.size(); ++i) {
+      const float orig = logits[i];
+      logits[i] = static_cast<float>(orig + eps);
+      const double up = cross_entropy(logits, labels, smoothing).loss;
+      logits[i] = static_cast<float>(orig - eps);
+      const double down = cross_entropy(logits, labels, smoothing).loss;
+      logits[i] = orig;
+      const double numerical = (up - down) / (2 * eps);
+      worst = std::max(worst, std::abs(numerical - r.dlogits[i]));
+      largest = std::max(largest, std::abs(numerical));
+    }
+    INFO("label smoothing " << smoothing);
+    CHECK(worst <= 2e-3 * largest);
   }
-  CHECK(worst <= 2e-3 * largest);
   CHECK_THROWS_AS(cross_entropy(logits, {0, 1, 2, 3, 4}), Error);  // label 4 of 4 classes
+  CHECK_THROWS_AS(cross_entropy(logits, labels, 1.0), Error);
+}
+
+TEST_CASE("cross-entropy with label smoothing equals its definition", "[layers][softmax]") {
+  // Logits (0, log 3): p = (1/4, 3/4). Label 1, smoothing 0.2 over K = 2:
+  // target (0.1, 0.9), loss = -(0.1 log 1/4 + 0.9 log 3/4), gradient p - target.
+  Tensor logits({1, 2});
+  logits[1] = static_cast<float>(std::log(3.0));
+  const CrossEntropyResult r = cross_entropy(logits, {1}, 0.2);
+  CHECK(r.loss == Approx(-(0.1 * std::log(0.25) + 0.9 * std::log(0.75))).epsilon(1e-6));
+  CHECK(r.dlogits[0] == Approx(0.25 - 0.1).epsilon(1e-6));
+  CHECK(r.dlogits[1] == Approx(0.75 - 0.9).epsilon(1e-6));
 }
 
 // A layer whose backward pass is wrong in one element: the checker must see it.

@@ -35,8 +35,12 @@ void add_train_command(CLI::App& app) {
                   "epochs (may be fractional) of linear learning-rate warm-up before the cosine decay")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--weight-decay", opt->train.weight_decay,
-                  "decoupled weight decay (AdamW) of conv2d and dense weights; biases and batchnorm are not decayed")
+                  "decoupled weight decay (AdamW) of conv2d, dense and attention weights; biases, batchnorm, layernorm and "
+                  "learned embeddings are not decayed")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--label-smoothing", opt->train.label_smoothing,
+                  "label smoothing of the cross-entropy's target, as PyTorch's (0: one-hot labels)")
+      ->check(CLI::Range(0.0, 0.999));
   auto* augment = cmd->add_option("--augment", opt->augment,
                                   "training-batch augmentation, comma-separated: crop (random crop of the zero-padded "
                                   "image), flip (horizontal, probability 1/2)")

@@ -96,6 +96,41 @@ json resnet(const std::string& name, int64_t stem_channels, const std::vector<in
   return {{"name", name}, {"input", {28, 28, 1}}, {"classes", fashion_classes()}, {"output", "fc"}, {"nodes", nodes}};
 }
 
+// A vision transformer in the graph form, pre-norm (as torchvision's
+// VisionTransformer): patch_embed (patch x patch pixels to dim features),
+// class_token, pos_embed; then `depth` blocks blocks.B.: norm1, attn (heads),
+// add1 (the residual), norm2, mlp.0 (dense mlp), mlp.1 (gelu), mlp.2 (dense
+// dim), add2; then norm, select (the class token) and head (dense 10, the
+// logits). The residual stream after each block (blocks.B.add2) is a cut.
+json vit(const std::string& name, int64_t patch, int64_t dim, int depth, int64_t heads, int64_t mlp) {
+  json nodes = json::array();
+  auto node = [&](const std::string& id, const std::string& type, const std::vector<std::string>& in, json extra = {}) {
+    json n = {{"id", id}, {"type", type}, {"inputs", in}};
+    if (extra.is_object()) n.update(extra);
+    nodes.push_back(n);
+  };
+  node("patch_embed", "patch_embed", {"input"}, {{"dim", dim}, {"patch", patch}});
+  node("class_token", "class_token", {"patch_embed"});
+  node("pos_embed", "position_embedding", {"class_token"});
+  std::string x = "pos_embed";
+  for (int b = 0; b < depth; ++b) {
+    const std::string p = "blocks." + std::to_string(b) + ".";
+    node(p + "norm1", "layernorm", {x});
+    node(p + "attn", "attention", {p + "norm1"}, {{"heads", heads}});
+    node(p + "add1", "add", {p + "attn", x});
+    node(p + "norm2", "layernorm", {p + "add1"});
+    node(p + "mlp.0", "dense", {p + "norm2"}, {{"out_features", mlp}});
+    node(p + "mlp.1", "gelu", {p + "mlp.0"});
+    node(p + "mlp.2", "dense", {p + "mlp.1"}, {{"out_features", dim}});
+    node(p + "add2", "add", {p + "mlp.2", p + "add1"});
+    x = p + "add2";
+  }
+  node("norm", "layernorm", {x});
+  node("select", "select_token", {"norm"});
+  node("head", "dense", {"select"}, {{"out_features", 10}});
+  return {{"name", name}, {"input", {28, 28, 1}}, {"classes", fashion_classes()}, {"output", "head"}, {"nodes", nodes}};
+}
+
 }  // namespace
 
 nlohmann::json named_architecture(const std::string& name) {
@@ -118,13 +153,16 @@ nlohmann::json named_architecture(const std::string& name) {
   // costly one to train on (im2col traffic, batchnorm), so the stages start
   // halved, and depth is added where it is cheapest.
   if (name == "fashion_resnet") return resnet(name, 32, {32, 64, 128}, {1, 1, 2}, {2, 2, 2});
+  // A vision transformer: 4x4 patches (49 tokens and the class token), 64
+  // features, 6 blocks of 4 heads with an MLP of 128.
+  if (name == "fashion_vit") return vit(name, 4, 64, 6, 4, 128);
   std::string known;
   for (const auto& n : architecture_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error("unknown architecture '" + name + "' (known: " + known + ")");
 }
 
 std::vector<std::string> architecture_names() {
-  return {"fashion_cnn_v1", "fashion_cnn_smelu", "fashion_resnet", "diabetes_mlp"};
+  return {"fashion_cnn_v1", "fashion_cnn_smelu", "fashion_resnet", "fashion_vit", "diabetes_mlp"};
 }
 
 }  // namespace igscope

@@ -9,17 +9,20 @@
 #include "igscope/error.h"
 #include "igscope/layers/activations.h"
 #include "igscope/layers/affine.h"
+#include "igscope/layers/attention.h"
 #include "igscope/layers/batchnorm.h"
 #include "igscope/layers/conv2d.h"
 #include "igscope/layers/dense.h"
 #include "igscope/layers/dropout.h"
 #include "igscope/layers/flatten.h"
+#include "igscope/layers/layernorm.h"
 #include "igscope/layers/merge.h"
 #include "igscope/layers/pad2d.h"
 #include "igscope/layers/pooling.h"
 #include "igscope/layers/relu.h"
 #include "igscope/layers/smelu.h"
 #include "igscope/layers/softmax.h"
+#include "igscope/layers/tokens.h"
 #include "igscope/random.h"
 #include "igscope/safetensors.h"
 
@@ -73,10 +76,43 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
     }
     if (is_pooling_type(type)) return make_pooling_layer(spec, in);
     if (type == "dense") {
-      if (in.size() != 2) arch_error(where + " (dense) needs flat input; add a flatten layer before it");
+      if (in.size() != 2 && in.size() != 3)
+        arch_error(where + " (dense) needs flat input or tokens; add a flatten layer before it");
       if (!spec.contains("out_features")) arch_error(where + " (dense): missing 'out_features'");
-      return std::make_unique<Dense>(in[1], positive_int(spec["out_features"], where + " out_features"));
+      return std::make_unique<Dense>(in.back(), positive_int(spec["out_features"], where + " out_features"));
     }
+    if (type == "layernorm") {
+      if (in.size() != 2 && in.size() != 3)
+        arch_error(where + " (layernorm) needs flat input [F] or tokens [T, D], got " + shape_to_string(in));
+      const json eps = spec.value("eps", json(1e-5));
+      if (!eps.is_number()) arch_error(where + " (layernorm): 'eps' must be a number");
+      return std::make_unique<LayerNorm>(in.back(), eps.get<double>());
+    }
+    if (type == "attention") {
+      check_tokens(in, 0, where + " (attention)");
+      if (!spec.contains("heads")) arch_error(where + " (attention): missing 'heads'");
+      return std::make_unique<Attention>(in[2], positive_int(spec["heads"], where + " heads"));
+    }
+    if (type == "patch_embed") {
+      if (!image) arch_error(where + " (patch_embed) needs image input [H, W, C], got " + shape_to_string(in));
+      if (!spec.contains("dim") || !spec.contains("patch")) arch_error(where + " (patch_embed): needs 'dim' and 'patch'");
+      return std::make_unique<PatchEmbed>(in[3], positive_int(spec["dim"], where + " dim"),
+                                          positive_int(spec["patch"], where + " patch"));
+    }
+    if (type == "class_token") {
+      check_tokens(in, 0, where + " (class_token)");
+      return std::make_unique<ClassToken>(in[2]);
+    }
+    if (type == "position_embedding") {
+      check_tokens(in, 0, where + " (position_embedding)");
+      return std::make_unique<PositionEmbedding>(in[1], in[2]);
+    }
+    if (type == "select_token") {
+      const json index = spec.value("index", json(0));
+      if (!index.is_number_integer()) arch_error(where + " (select_token): 'index' must be an integer");
+      return std::make_unique<SelectToken>(index.get<int64_t>());
+    }
+    if (type == "mean_tokens") return std::make_unique<MeanTokens>();
     if (type == "relu") return std::make_unique<ReLU>();
     if (type == "batchnorm") {
       if (in.size() != 4 && in.size() != 2)
@@ -112,7 +148,8 @@ std::unique_ptr<Layer> make_layer(const json& spec, const Shape& in, size_t inde
   }
   arch_error(where + ": unknown layer type '" + type +
              "' (known: conv2d, maxpool2d, avgpool2d, global_avgpool, dense, relu, smelu, sigmoid, tanh, gelu, silu, "
-             "leaky_relu, relu6, hardswish, hardsigmoid, batchnorm, affine, pad2d, dropout, flatten, softmax, log_softmax; in the "
+             "leaky_relu, relu6, hardswish, hardsigmoid, batchnorm, layernorm, affine, pad2d, dropout, flatten, softmax, "
+             "log_softmax, patch_embed, class_token, position_embedding, attention, select_token, mean_tokens; in the "
              "graph form also add, concat, mul)");
 }
 
@@ -618,6 +655,7 @@ void Model::init_he(uint64_t seed) {
       bn->reset_parameters();
       continue;
     }
+    if (layer->initialise(rng)) continue;
     for (auto& p : layer->parameters()) {
       Tensor& w = layer->parameters().front().value;  // the weight: [out, fan_in...]
       const double fan_in = static_cast<double>(w.size() / w.dim(0));

@@ -2,8 +2,9 @@
 """Graph models against PyTorch: random graphs in igscope's graph form (a
 ResNet-style network, an Inception-style block of parallel branches into a
 concat, a MobileNet-style block with depthwise convolutions, relu6,
-squeeze-and-excitation and hardswish) get random weights and batch-norm
-statistics in PyTorch, are written from the state_dict in the layout
+squeeze-and-excitation and hardswish, a ViT-style network with attention,
+layer norms, a class token and position embeddings) get random weights and
+batch-norm statistics in PyTorch, are written from the state_dict in the layout
 igscope's loader reads, read back on their own by torch_model.py
 (load_state_dict(strict=True) into a module tree at the node ids) and
 evaluated in float64; igscope (dump_model_outputs, on every CPU backend it
@@ -109,7 +110,33 @@ def mobilenet_style(rng):
     return {"name": "mobilenet_style", "input": [11, 11, 3], "output": "fc", "nodes": nodes}
 
 
-CASES = {"resnet_style": resnet_style, "inception_style": inception_style, "mobilenet_style": mobilenet_style}
+def vit_style(rng):
+    """A vision transformer: patch embedding, class token, position
+    embedding, two pre-norm blocks (layernorm, multi-head self-attention,
+    residual add, layernorm, dense, gelu, dense, add), a final layernorm, the
+    class token or the mean over tokens, and a dense head."""
+    heads = int(rng.integers(1, 4))
+    dim = heads * int(rng.integers(2, 5))
+    nodes = [{"id": "patch_embed", "type": "patch_embed", "inputs": ["input"], "dim": dim, "patch": 3},
+             unary("class_token", "class_token", "patch_embed"), unary("pos_embed", "position_embedding", "class_token")]
+    x = "pos_embed"
+    for b in range(2):
+        p = f"blocks.{b}."
+        nodes += [unary(p + "norm1", "layernorm", x), unary(p + "attn", "attention", p + "norm1", heads=heads),
+                  {"id": p + "add1", "type": "add", "inputs": [p + "attn", x]},
+                  unary(p + "norm2", "layernorm", p + "add1"),
+                  unary(p + "mlp.0", "dense", p + "norm2", out_features=2 * dim),
+                  unary(p + "mlp.1", "gelu", p + "mlp.0", approximate="tanh" if b else "none"),
+                  unary(p + "mlp.2", "dense", p + "mlp.1", out_features=dim),
+                  {"id": p + "add2", "type": "add", "inputs": [p + "mlp.2", p + "add1"]}]
+        x = p + "add2"
+    pool = unary("pool", "select_token", "norm") if rng.integers(0, 2) else unary("pool", "mean_tokens", "norm")
+    nodes += [unary("norm", "layernorm", x), pool, {"id": "head", "type": "dense", "inputs": ["pool"], "out_features": 5}]
+    return {"name": "vit_style", "input": [9, 12, 2], "output": "head", "nodes": nodes}
+
+
+CASES = {"resnet_style": resnet_style, "inception_style": inception_style, "mobilenet_style": mobilenet_style,
+         "vit_style": vit_style}
 
 # The kinks of the piecewise activations: decisions float32 rounding may flip.
 KINKS = {torch.nn.ReLU: [0.0], torch.nn.ReLU6: [0.0, 6.0], torch.nn.Hardswish: [-3.0, 3.0],
@@ -127,6 +154,13 @@ def randomize_statistics(model, gen):
                 m.running_mean.copy_(0.3 * torch.randn(c, generator=gen))
                 m.running_var.copy_(0.3 + 1.7 * torch.rand(c, generator=gen))
                 m.num_batches_tracked.fill_(int(torch.randint(1, 1000, (1,), generator=gen)))
+            elif isinstance(m, (torch.nn.LayerNorm, torch.nn.MultiheadAttention)):
+                # PyTorch starts these at 1 and 0: random values check every term.
+                for name, t in m.named_parameters(recurse=False):
+                    t.copy_((0.5 + torch.rand(t.shape, generator=gen)) if name == "weight" else
+                            torch.rand(t.shape, generator=gen) - 0.5 if "bias" in name else t)
+                if isinstance(m, torch.nn.MultiheadAttention):
+                    m.out_proj.bias.copy_(torch.rand(m.out_proj.bias.shape, generator=gen) - 0.5)
 
 
 def smooth_images(rng, n, h, w, c):

@@ -1,7 +1,7 @@
 """An independent reading of igscope model files in PyTorch.
 
 Parses the .safetensors container with json + numpy (no igscope code), builds
-an nn.Sequential from the architecture in __metadata__, and loads the tensors
+an nn.Sequential (or a module graph) from the architecture in __metadata__, and loads the tensors
 with load_state_dict(strict=True). Inputs are NHWC as igscope takes them; the
 network runs NCHW as PyTorch does.
 """
@@ -114,6 +114,64 @@ class Affine(nn.Module):
         return f"scale={self.scale}, shift={self.shift}"
 
 
+class PatchEmbed(nn.Conv2d):
+    """igscope's patch_embed: a convolution with kernel = stride = patch, its
+    output cells in row-major order as tokens [N, T, D]."""
+
+    def __init__(self, channels, dim, patch):
+        super().__init__(channels, dim, patch, stride=patch)
+
+    def forward(self, x):
+        return super().forward(x).flatten(2).transpose(1, 2)
+
+
+class ClassToken(nn.Module):
+    """A learned token put before the others (igscope's class_token)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.token = nn.Parameter(0.5 * torch.randn(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """A learned [1, T, D] added to the tokens (igscope's position_embedding)."""
+
+    def __init__(self, tokens, dim):
+        super().__init__()
+        self.embedding = nn.Parameter(0.5 * torch.randn(1, tokens, dim))
+
+    def forward(self, x):
+        return x + self.embedding
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """igscope's attention: PyTorch's own multi-head attention (its tensors
+    and names), queries, keys and values all the tokens."""
+
+    def __init__(self, dim, heads):
+        super().__init__(dim, heads, batch_first=True)
+
+    def forward(self, x):
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
+class SelectToken(nn.Module):
+    def __init__(self, index):
+        super().__init__()
+        self.index = index
+
+    def forward(self, x):
+        return x[:, self.index]
+
+
+class MeanTokens(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=1)
+
+
 def avg_pool(spec):
     """nn.AvgPool2d for an avgpool2d entry (igscope's defaults are PyTorch's)."""
     return nn.AvgPool2d(pair(spec["kernel"]), stride=pair(spec.get("stride", spec["kernel"])),
@@ -123,14 +181,29 @@ def avg_pool(spec):
 
 def build_sequential(arch):
     """nn.Sequential from igscope architecture JSON (same layer indices)."""
-    shape = list(arch["input"])  # [H, W, C] or [F]
+    shape = list(arch["input"])  # [H, W, C], tokens [T, D] or [F]
     chw = len(shape) == 3
+    tokens = len(shape) == 2
     channels = shape[2] if chw else None
-    features = None if chw else shape[0]
+    features = shape[0] if len(shape) == 1 else None
     layers = []
     for spec in arch["layers"]:
         t = spec["type"]
-        if t == "conv2d":
+        if t == "patch_embed":
+            layers.append(PatchEmbed(channels, spec["dim"], spec["patch"]))
+        elif t == "class_token":
+            layers.append(ClassToken(shape[1]))
+        elif t == "position_embedding":
+            layers.append(PositionEmbedding(shape[0], shape[1]))
+        elif t == "attention":
+            layers.append(SelfAttention(shape[1], spec["heads"]))
+        elif t == "layernorm":
+            layers.append(nn.LayerNorm(shape[-1], eps=spec.get("eps", 1e-5)))
+        elif t == "select_token":
+            layers.append(SelectToken(spec.get("index", 0)))
+        elif t == "mean_tokens":
+            layers.append(MeanTokens())
+        elif t == "conv2d":
             conv = nn.Conv2d(
                 channels,
                 spec["out_channels"],
@@ -181,7 +254,8 @@ def build_sequential(arch):
             raise ValueError(f"unknown layer type {t}")
     model = nn.Sequential(*layers)
     # Materialise the lazy dense layers with one dummy pass.
-    sample = torch.zeros(1, shape[2], shape[0], shape[1]) if chw else torch.zeros(1, features)
+    sample = (torch.zeros(1, shape[2], shape[0], shape[1]) if chw else
+              torch.zeros(1, shape[0], shape[1]) if tokens else torch.zeros(1, features))
     # In evaluation mode: a batch of one cannot pass a training batchnorm, and
     # the dummy pass must not update running statistics.
     model.eval()
@@ -249,12 +323,13 @@ class GraphNet(nn.Module):
                 with torch.no_grad():
                     out = module(self._dummy(shapes[inputs[0]]))
                 module.train()
-            shapes[node_id] = [out.shape[2], out.shape[3], out.shape[1]] if out.dim() == 4 else [out.shape[1]]
+            shapes[node_id] = ([out.shape[2], out.shape[3], out.shape[1]] if out.dim() == 4 else
+                               list(out.shape[1:]))  # tokens [T, D] or features [F]
             self.plan.append((node_id, t, inputs))
 
     @staticmethod
     def _dummy(shape):
-        return torch.zeros(1, shape[2], shape[0], shape[1]) if len(shape) == 3 else torch.zeros(1, shape[0])
+        return torch.zeros(1, shape[2], shape[0], shape[1]) if len(shape) == 3 else torch.zeros(1, *shape)
 
     @staticmethod
     def _merge(t, xs):

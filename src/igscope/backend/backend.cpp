@@ -41,6 +41,23 @@ void Backend::channel_affine(int64_t count, int64_t channels, const float* in, c
     for (int64_t k = 0; k < channels; ++k) out[i + k] = scale[k] * in[i + k] + (shift ? shift[k] : 0.0f);
 }
 
+void Backend::batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                             const float* a, const float* b, float* c, bool accumulate) {
+  if (batch < 0 || m < 0 || n < 0 || k < 0) throw Error("batched_matmul: negative size");
+  for (int64_t s = 0; s < batch; ++s) {
+    const float* A = a + s * m * k;
+    const float* B = b + s * k * n;
+    float* C = c + s * m * n;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        float acc = accumulate ? C[i * n + j] : 0.0f;
+        for (int64_t p = 0; p < k; ++p)
+          acc += (trans_a ? A[p * m + i] : A[i * k + p]) * (trans_b ? B[j * k + p] : B[p * n + j]);
+        C[i * n + j] = acc;
+      }
+  }
+}
+
 void Backend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) {
   check_pool2d_geometry(g, "avgpool2d_forward");
   const int64_t oh = g.out_h(), ow = g.out_w(), C = g.channels;

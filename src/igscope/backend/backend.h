@@ -142,6 +142,15 @@ class Backend {
   // no shift. A plain loop here, the reference for a backend's own version.
   virtual void channel_affine(int64_t count, int64_t channels, const float* in, const float* scale,
                               const float* shift, float* out);
+
+  // Products of many small matrices (attention's scores and mixes): for
+  // b < batch, C_b = op(A_b) op(B_b), plus C_b when accumulate, where C_b is
+  // m x n at c + b m n, op(A_b) is m x k (A_b stored m x k at a + b m k, or
+  // k x m when trans_a), op(B_b) is k x n (B_b stored k x n at b_ + b k n, or
+  // n x k when trans_b); all row-major and contiguous. Plain loops here (sums
+  // in float, in order of k), the reference for a backend's own version.
+  virtual void batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                              const float* a, const float* b, float* c, bool accumulate);
 };
 
 // For backends that check what they are given: throw igscope::Error, naming

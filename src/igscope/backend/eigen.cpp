@@ -7,6 +7,8 @@
 #include <omp.h>
 #endif
 
+#include "igscope/error.h"
+
 namespace igscope {
 
 namespace {
@@ -158,6 +160,29 @@ void EigenBackend::dense_backward_params(int64_t batch, int64_t in_f, int64_t ou
   ConstMapRow d(dy, batch, out_f);
   MapRow(dweight, out_f, in_f).noalias() += d.transpose() * ConstMapRow(x, batch, in_f);
   if (dbias) MapVector(dbias, out_f) += d.colwise().sum();
+}
+
+// One small product per task, the tasks spread over the threads (Eigen's
+// own threading splits one product, too small here to gain from it).
+void EigenBackend::batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                                  const float* a, const float* b, float* c, bool accumulate) {
+  if (batch < 0 || m < 0 || n < 0 || k < 0) throw Error("batched_matmul: negative size");
+  Eigen::setNbThreads(1);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (int64_t s = 0; s < batch; ++s) {
+    const ConstMapRow A(a + s * m * k, trans_a ? k : m, trans_a ? m : k);
+    const ConstMapRow B(b + s * k * n, trans_b ? n : k, trans_b ? k : n);
+    MapRow C(c + s * m * n, m, n);
+    if (!accumulate) C.setZero();
+    if (trans_a && trans_b)
+      C.noalias() += A.transpose() * B.transpose();
+    else if (trans_a)
+      C.noalias() += A.transpose() * B;
+    else if (trans_b)
+      C.noalias() += A * B.transpose();
+    else
+      C.noalias() += A * B;
+  }
 }
 
 }  // namespace igscope

@@ -30,6 +30,8 @@ class EigenBackend final : public Backend {
                             float* dx, const ParamsKey& key = {}) override;
   void dense_backward_params(int64_t batch, int64_t in_f, int64_t out_f, const float* x, const float* dy,
                              float* dweight, float* dbias) override;
+  void batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const float* a,
+                      const float* b, float* c, bool accumulate) override;
   void maxpool2d_forward(const Pool2dGeometry& g, const float* in, float* out, int64_t* argmax) override {
     reference_.maxpool2d_forward(g, in, out, argmax);
   }

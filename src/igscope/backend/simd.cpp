@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <vector>
 #include <type_traits>
 
 #include "igscope/backend/simd_depthwise.h"
@@ -438,6 +439,49 @@ void SimdBackend::dense_backward_input(int64_t batch, int64_t in_f, int64_t out_
   });
   gemm({batch, in_f, 1, out_f}, p, dx, [&](int64_t /*group*/, int64_t m0, int64_t count, const float** ptrs) {
     for (int64_t r = 0; r < count; ++r) ptrs[r] = dy + (m0 + r) * out_f;
+  });
+}
+
+// Each product on one thread: B in k x n layout (transposed into a scratch
+// row block when stored n x k), then four rows of C at a time, each a sum of
+// rows of B scaled by A's entries, vectorised along n.
+void SimdBackend::batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                                 const float* a, const float* b, float* c, bool accumulate) {
+  if (batch < 0 || m < 0 || n < 0 || k < 0) throw Error("batched_matmul: negative size");
+  if (batch == 0 || m == 0 || n == 0) return;
+  constexpr int64_t kRows = 4;
+  const int64_t vec_end = n / kLanes * kLanes;
+  pool_.parallel_for(batch, [&](int64_t s) {
+    const float* A = a + s * m * k;
+    const float* B = b + s * k * n;
+    float* C = c + s * m * n;
+    std::vector<float> bt;
+    if (trans_b) {
+      bt.resize(static_cast<size_t>(k * n));
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t p = 0; p < k; ++p) bt[static_cast<size_t>(p * n + j)] = B[j * k + p];
+      B = bt.data();
+    }
+    auto a_at = [&](int64_t i, int64_t p) { return trans_a ? A[p * m + i] : A[i * k + p]; };
+    for (int64_t i0 = 0; i0 < m; i0 += kRows) {
+      const int64_t rows = std::min(kRows, m - i0);
+      for (int64_t j = 0; j < vec_end; j += kLanes) {
+        simd::Vec acc[kRows];
+        for (int64_t r = 0; r < kRows; ++r)
+          acc[r] = r < rows && accumulate ? simd::load(C + (i0 + r) * n + j) : simd::zero();
+        for (int64_t p = 0; p < k; ++p) {
+          const simd::Vec bv = simd::load(B + p * n + j);
+          for (int64_t r = 0; r < rows; ++r) acc[r] = simd::madd(simd::splat(a_at(i0 + r, p)), bv, acc[r]);
+        }
+        for (int64_t r = 0; r < rows; ++r) simd::store(C + (i0 + r) * n + j, acc[r]);
+      }
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = vec_end; j < n; ++j) {
+          float acc = accumulate ? C[(i0 + r) * n + j] : 0.0f;
+          for (int64_t p = 0; p < k; ++p) acc += a_at(i0 + r, p) * B[p * n + j];
+          C[(i0 + r) * n + j] = acc;
+        }
+    }
   });
 }
 

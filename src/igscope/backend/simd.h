@@ -66,6 +66,8 @@ class SimdBackend final : public Backend {
   void smelu_backward(int64_t count, double beta, const float* in, const float* dout, float* din) override;
   void avgpool2d_forward(const Pool2dGeometry& g, bool count_include_pad, const float* in, float* out) override;
   void avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout, float* din) override;
+  void batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, const float* a,
+                      const float* b, float* c, bool accumulate) override;
   void channel_affine(int64_t count, int64_t channels, const float* in, const float* scale, const float* shift,
                       float* out) override;
 

@@ -9,7 +9,7 @@ const char* TimedBackend::op_name(Op op) {
       "conv2d forward",  "conv2d input gradient", "conv2d weight gradient", "dense forward",
       "dense input gradient", "dense weight gradient", "max-pool forward", "max-pool backward",
       "relu forward",    "relu backward",         "smelu forward",         "smelu backward",
-      "avg-pool forward", "avg-pool backward",    "channel affine"};
+      "avg-pool forward", "avg-pool backward",    "channel affine",        "batched matmul"};
   return names[op];
 }
 
@@ -82,6 +82,11 @@ void TimedBackend::avgpool2d_forward(const Pool2dGeometry& g, bool count_include
 void TimedBackend::avgpool2d_backward(const Pool2dGeometry& g, bool count_include_pad, const float* dout,
                                       float* din) {
   timed(AvgPoolBackward, [&] { inner_.avgpool2d_backward(g, count_include_pad, dout, din); });
+}
+
+void TimedBackend::batched_matmul(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b,
+                                  const float* a, const float* b, float* c, bool accumulate) {
+  timed(BatchedMatmul, [&] { inner_.batched_matmul(batch, m, n, k, trans_a, trans_b, a, b, c, accumulate); });
 }
 
 void TimedBackend::channel_affine(int64_t count, int64_t channels, const float* in, const float* scale,

@@ -3,7 +3,8 @@
 
 namespace igscope {
 
-// Fully connected layer over [N, in_features]:
+// Fully connected layer over [N, in_features], or over every token of
+// [N, T, in_features] (as nn.Linear applies to the last axis):
 // y = x W^T + b, weight [out_features, in_features], bias [out_features].
 class Dense final : public Layer {
  public:
@@ -25,7 +26,8 @@ class Dense final : public Layer {
  private:
   int64_t in_f_, out_f_;
   Tensor input_;  // kept by forward for backward_params
-  int64_t batch_ = 0;
+  Shape input_shape_;
+  int64_t batch_ = 0;  // rows of the last forward pass: N, or N T
   Tensor zero_bias_;  // forward_tangent's bias (the tangent of a constant is 0)
 };
 

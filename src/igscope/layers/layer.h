@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "igscope/backend/backend.h"
+#include "igscope/random.h"
 #include "igscope/tensor.h"
 
 namespace igscope {
@@ -34,6 +35,9 @@ struct Parameter {
   bool trainable = true;
   // Stored as I64 in the file (PyTorch's num_batches_tracked); held as float here.
   bool int64 = false;
+  // Whether AdamW's weight decay applies (to weights of rank >= 2 only);
+  // false for learned embeddings (class token, position embedding).
+  bool decay = true;
 };
 
 enum class Mode { Eval, Train };
@@ -62,6 +66,11 @@ class Layer {
   // softmax), whose Jacobians are symmetric, reuse backward_input. The
   // default throws igscope::Error naming the layer type.
   virtual Tensor forward_tangent(const Tensor& din, Backend& backend);
+
+  // Draws the layer's own initial parameters, as PyTorch initialises that
+  // module, and returns true; false (the default) leaves them to the model's
+  // He initialisation of "weight" and "bias" (Model::init_he).
+  virtual bool initialise(Rng& /*rng*/) { return false; }
 
   std::vector<Parameter>& parameters() { return params_; }
   const std::vector<Parameter>& parameters() const { return params_; }

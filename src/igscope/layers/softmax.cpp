@@ -93,9 +93,12 @@ Tensor LogSoftmax::forward_tangent(const Tensor& din, Backend& /*backend*/) {
   return dout;
 }
 
-CrossEntropyResult cross_entropy(const Tensor& logits, const std::vector<int>& labels) {
+CrossEntropyResult cross_entropy(const Tensor& logits, const std::vector<int>& labels, double label_smoothing) {
   check_2d(logits.shape(), "cross_entropy");
+  if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
+    throw Error("cross_entropy: label smoothing must be in [0, 1), got " + std::to_string(label_smoothing));
   const int64_t n = logits.dim(0), k = logits.dim(1);
+  const double off = label_smoothing / static_cast<double>(k), on = 1.0 - label_smoothing + off;
   if (static_cast<int64_t>(labels.size()) != n)
     throw Error("cross_entropy: " + std::to_string(labels.size()) + " labels for a batch of " +
                 std::to_string(n));
@@ -108,10 +111,11 @@ CrossEntropyResult cross_entropy(const Tensor& logits, const std::vector<int>& l
       throw Error("cross_entropy: label " + std::to_string(label) + " outside [0, " +
                   std::to_string(k) + ")");
     log_softmax_row(logits.data() + b * k, k, logp.data());
-    r.loss -= logp[static_cast<size_t>(label)];
-    for (int64_t j = 0; j < k; ++j)
-      r.dlogits[b * k + j] =
-          static_cast<float>((std::exp(logp[static_cast<size_t>(j)]) - (j == label ? 1.0 : 0.0)) / static_cast<double>(n));
+    for (int64_t j = 0; j < k; ++j) {
+      const double target = j == label ? on : off, lp = logp[static_cast<size_t>(j)];
+      if (target != 0.0) r.loss -= target * lp;
+      r.dlogits[b * k + j] = static_cast<float>((std::exp(lp) - target) / static_cast<double>(n));
+    }
   }
   r.loss /= static_cast<double>(n);
   return r;

@@ -41,12 +41,14 @@ class LogSoftmax final : public Layer {
 };
 
 // Mean cross-entropy of logits [N, K] against integer labels, and its
-// gradient with respect to the logits: (softmax - onehot) / N.
+// gradient with respect to the logits: (softmax - target) / N. The target is
+// the one-hot label, or with label smoothing s in [0, 1) (PyTorch's
+// CrossEntropyLoss(label_smoothing=s)) (1 - s) onehot + s / K.
 struct CrossEntropyResult {
   double loss = 0.0;
   Tensor dlogits;
 };
-CrossEntropyResult cross_entropy(const Tensor& logits, const std::vector<int>& labels);
+CrossEntropyResult cross_entropy(const Tensor& logits, const std::vector<int>& labels, double label_smoothing = 0.0);
 
 // Numerically stable softmax / log-softmax of one row of k values.
 void softmax_row(const float* in, int64_t k, float* out);

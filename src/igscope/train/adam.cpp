@@ -15,7 +15,7 @@ Adam::Adam(Model& model, double lr, double beta1, double beta2, double eps, doub
     if (!np.param->trainable) continue;  // buffers (batchnorm's running statistics) are the layer's own
     params_.push_back(np.param);
     // Matrices and kernels only: biases and batchnorm's affine terms are one-dimensional.
-    const bool decay = weight_decay > 0.0 && np.param->value.shape().size() >= 2;
+    const bool decay = weight_decay > 0.0 && np.param->value.shape().size() >= 2 && np.param->decay;
     decay_.push_back(decay);
     if (decay) decayed_names_.push_back(np.name);
     m_.emplace_back(static_cast<size_t>(np.param->value.size()), 0.0f);

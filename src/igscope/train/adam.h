@@ -3,9 +3,10 @@
 // as torch.optim.Adam; with weight_decay > 0, decoupled weight decay
 // (Loshchilov & Hutter 2019) as torch.optim.AdamW: each step first shrinks a
 // decayed tensor, w <- w (1 - lr weight_decay), then takes the Adam step.
-// Decayed are the tensors of two or more dimensions (conv2d and dense
-// weights); biases and batchnorm's weight and bias (one-dimensional) are
-// not, as is customary, and buffers (batchnorm's running statistics) are
+// Decayed are the tensors of two or more dimensions (conv2d, dense and
+// attention weights); biases, batchnorm's and layernorm's weight and bias
+// (one-dimensional) and learned embeddings (the class token and position
+// embedding, Parameter::decay false) are not, as is customary, and buffers (batchnorm's running statistics) are
 // never touched.
 #include <vector>
 

@@ -98,7 +98,7 @@ std::vector<EpochRecord> train_classifier(Model& model, Backend& backend, const 
       adam.set_lr(learning_rate_at(o, step, steps_per_epoch));
       model.zero_grad();
       const Tensor logits = model.forward(x, backend, Mode::Train);
-      const CrossEntropyResult ce = cross_entropy(logits, labels);
+      const CrossEntropyResult ce = cross_entropy(logits, labels, o.label_smoothing);
       if (!std::isfinite(ce.loss)) throw Error("training diverged (loss is not finite) at epoch " + std::to_string(epoch));
       model.backward(ce.dlogits, backend, /*accumulate_params=*/true);
       adam.step();

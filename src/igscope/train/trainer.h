@@ -23,6 +23,7 @@ struct TrainOptions {
   double final_lr_fraction = 0.05;  // cosine decay from lr to lr * this over the run
   double warmup_epochs = 0.0;       // linear warm-up from lr / warm-up steps to lr first (may be fractional)
   double weight_decay = 0.0;        // decoupled (AdamW) on conv2d and dense weights; see adam.h
+  double label_smoothing = 0.0;     // of the cross-entropy's target (layers/softmax.h)
   Augmentation augmentation;        // applied to every training batch (not to validation)
   int64_t validation_size = 5000;   // held out from the training set (a seeded random subset)
   uint64_t seed = 1;
