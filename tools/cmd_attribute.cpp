@@ -20,9 +20,7 @@
 #include "igscope/error.h"
 #include "igscope/model.h"
 
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include "png_output.h"
 
 namespace igscope::tools {
 
@@ -155,10 +153,7 @@ void run(const Options& o) {
     std::printf("wrote      %s\n", o.json_path.c_str());
   }
   if (!o.png_path.empty()) {
-    const RgbImage img = render_heatmap(a.values, &input.sample, heat);
-    if (!stbi_write_png(o.png_path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height), 3,
-                        img.pixels.data(), static_cast<int>(img.width * 3)))
-      throw Error("cannot write '" + o.png_path + "'");
+    write_png(o.png_path, render_heatmap(a.values, &input.sample, heat));
     std::printf("wrote      %s\n", o.png_path.c_str());
   }
 }

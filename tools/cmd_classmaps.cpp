@@ -18,9 +18,7 @@
 #include "inputs.h"
 #include "progress.h"
 
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include "png_output.h"
 
 namespace igscope::tools {
 
@@ -33,12 +31,6 @@ struct Options {
   int threads = 0;
   uint64_t seed = 0;
 };
-
-void write_png(const std::string& path, const RgbImage& img) {
-  if (!stbi_write_png(path.c_str(), static_cast<int>(img.width), static_cast<int>(img.height), 3, img.pixels.data(),
-                      static_cast<int>(img.width * 3)))
-    throw Error("cannot write '" + path + "'");
-}
 
 void run(const Options& o) {
   Model model = load_model(o.model);

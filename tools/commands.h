@@ -18,5 +18,7 @@ void add_train_tabular_command(CLI::App& app);
 void add_eval_tabular_command(CLI::App& app);
 void add_classmaps_command(CLI::App& app);
 void add_import_command(CLI::App& app);
+void add_robustness_command(CLI::App& app);
+void add_attack_command(CLI::App& app);
 
 }  // namespace igscope::tools

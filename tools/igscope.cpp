@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   igscope::tools::add_eval_tabular_command(app);
   igscope::tools::add_classmaps_command(app);
   igscope::tools::add_import_command(app);
+  igscope::tools::add_robustness_command(app);
+  igscope::tools::add_attack_command(app);
   try {
     app.parse(argc, argv);  // subcommand callbacks run here
   } catch (const CLI::ParseError& e) {
