@@ -12,7 +12,7 @@ using namespace igscope;
 TEST_CASE("the shipped models are trained (> 90% on 500 test images)", "[shipped]") {
   const Dataset test = load_fashion_mnist("test").slice(0, 500);
   auto backend = make_backend(default_backend());
-  for (const std::string name : {"fashion_cnn_v1", "fashion_cnn_smelu", "fashion_resnet"}) {
+  for (const std::string name : {"fashion_cnn_v1", "fashion_cnn_smelu", "fashion_resnet", "fashion_vit"}) {
     Model model = load_model(std::string(IGSCOPE_SOURCE_DIR) + "/model_weights/" + name + ".safetensors");
     CHECK(model.name() == name);
     const ClassificationReport r = evaluate_classifier(model, *backend, test);

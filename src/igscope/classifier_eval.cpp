@@ -6,6 +6,16 @@
 
 namespace igscope {
 
+Tensor dataset_batch(const Model& model, const Dataset& data, int64_t begin, int64_t n) {
+  const int64_t per = data.size() > 0 ? data.images.size() / data.size() : 0;
+  Tensor x(model.batch_input_shape(n));
+  if (x.size() != n * per || begin < 0 || begin + n > data.size())
+    throw Error("data set images " + shape_to_string(data.images.shape()) + " do not fit the model input " +
+                shape_to_string(model.batch_input_shape(1)));
+  std::memcpy(x.data(), data.images.data() + begin * per, static_cast<size_t>(n * per) * sizeof(float));
+  return x;
+}
+
 std::vector<int> argmax_rows(const Tensor& logits) {
   const int64_t n = logits.dim(0), k = logits.dim(1);
   std::vector<int> out(static_cast<size_t>(n));
@@ -24,14 +34,8 @@ ClassificationReport evaluate_classifier(Model& model, Backend& backend, const D
   ClassificationReport r;
   r.class_names = model.class_names().empty() ? data.class_names : model.class_names();
   r.confusion.assign(static_cast<size_t>(k), std::vector<int64_t>(static_cast<size_t>(k), 0));
-  const int64_t per = data.images.size() / data.size();
   for (int64_t b = 0; b < data.size(); b += batch_size) {
-    const int64_t n = std::min(batch_size, data.size() - b);
-    Tensor x(model.batch_input_shape(n));
-    if (x.size() != n * per)
-      throw Error("data set images " + shape_to_string(data.images.shape()) + " do not fit the model input " +
-                  shape_to_string(model.batch_input_shape(1)));
-    std::memcpy(x.data(), data.images.data() + b * per, static_cast<size_t>(n * per) * sizeof(float));
+    const Tensor x = dataset_batch(model, data, b, std::min(batch_size, data.size() - b));
     for (int p : argmax_rows(model.forward(x, backend, Mode::Eval))) r.predictions.push_back(p);
   }
   for (int64_t i = 0; i < data.size(); ++i) {

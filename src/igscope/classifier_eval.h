@@ -22,6 +22,10 @@ struct ClassificationReport {
   nlohmann::json to_json() const;
 };
 
+// Images [begin, begin + n) of the data set as one model input batch; throws
+// Error when the images do not fit the model's input.
+Tensor dataset_batch(const Model& model, const Dataset& data, int64_t begin, int64_t n);
+
 // Index of the largest value in each row of [N, K] (the first on ties).
 std::vector<int> argmax_rows(const Tensor& logits);
 

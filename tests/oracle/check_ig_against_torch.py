@@ -92,6 +92,8 @@ def target_fn(model, output, target):
 def ig_allowance(model64, model32, x, b, quadrature, steps, output, target, scale):
     """decisions.allowance for IG (per path point k, w_k (x - x') dF/dx(k)), and
     how many rounding scales PyTorch's own float32 pass strays (decisions.calibration)."""
+    if not decisions.has_decisions(model64):
+        return 0.0, 0.0, 0, 0.0  # a smooth model: nothing for rounding to flip, nothing to calibrate
     alphas, weights = rule(quadrature, steps)
     xt, bt = torch.from_numpy(x).view(1, 1, 28, 28), torch.from_numpy(b).view(1, 1, 28, 28)
     pts = bt + torch.from_numpy(alphas).view(-1, 1, 1, 1) * (xt - bt)

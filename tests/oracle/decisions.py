@@ -154,6 +154,17 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def has_decisions(model):
+    """Whether any node of the model branches (ReLU, SmeLU, max-pool, the
+    kinked activations), so that float32 rounding can flip a decision. A model
+    without one (a ViT: layer norm, attention's softmax, GELU) is smooth: its
+    float32 results differ from float64 by rounding alone, and the allowance
+    is 0 by definition."""
+    plan, _ = _plan(model)
+    kinds = (nn.ReLU, torch_model.SmeLU, nn.MaxPool2d) + KINKED
+    return any(isinstance(op, kinds) for _, op, _ in plan if not isinstance(op, str))
+
+
 def _plan(model):
     """(plan, output key): plan is a list of (key, module or merge type, input keys) in topological order."""
     if isinstance(model, torch_model.GraphNet):

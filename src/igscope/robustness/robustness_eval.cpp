@@ -1,7 +1,5 @@
 #include "igscope/robustness/robustness_eval.h"
 
-#include <cstring>
-
 #include "igscope/classifier_eval.h"
 #include "igscope/error.h"
 
@@ -37,15 +35,10 @@ double accuracy_under(Model& model, Backend& backend, const Dataset& data, const
                       int64_t batch_size, const std::function<void(int64_t)>& progress) {
   if (data.size() == 0) throw Error("cannot measure accuracy on an empty data set");
   if (batch_size < 1) throw Error("the batch size must be at least 1");
-  const int64_t per = data.images.size() / data.size();
   int64_t correct = 0;
   for (int64_t b = 0; b < data.size(); b += batch_size) {
     const int64_t n = std::min(batch_size, data.size() - b);
-    Tensor x(model.batch_input_shape(n));
-    if (x.size() != n * per)
-      throw Error("data set images " + shape_to_string(data.images.shape()) + " do not fit the model input " +
-                  shape_to_string(model.batch_input_shape(1)));
-    std::memcpy(x.data(), data.images.data() + b * per, static_cast<size_t>(n * per) * sizeof(float));
+    const Tensor x = dataset_batch(model, data, b, n);
     const std::vector<int> labels(data.labels.begin() + b, data.labels.begin() + b + n);
     const Tensor moved = perturb(model, backend, x, labels, p, strength);
     const std::vector<int> predicted = argmax_rows(model.forward(moved, backend, Mode::Eval));
