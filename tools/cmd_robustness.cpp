@@ -65,7 +65,7 @@ void run(const Options& o) {
       check_attack_options(check);
     }
   else
-    for (double s : o.strengths) frequency_filter(Tensor({1, 1, 1, 1}), table.perturbation.filter, s);
+    for (double s : o.strengths) check_filter_sigma(s);
   Dataset test = load_fashion_mnist("test");
   if (o.limit > 0) test = test.slice(0, o.limit);
   table.images = test.size();

@@ -18,9 +18,13 @@ FrequencyFilter parse_frequency_filter(const std::string& name) {
   throw Error("unknown frequency filter '" + name + "' (known: lowpass, highpass)");
 }
 
-Tensor frequency_filter(const Tensor& images, FrequencyFilter filter, double sigma) {
+void check_filter_sigma(double sigma) {
   if (!std::isfinite(sigma) || sigma < 0.0 || sigma > 100.0)
     throw Error("the filter's sigma must be a number of pixels in [0, 100], got " + std::to_string(sigma));
+}
+
+Tensor frequency_filter(const Tensor& images, FrequencyFilter filter, double sigma) {
+  check_filter_sigma(sigma);
   if (images.rank() != 4 && images.rank() != 3)
     throw Error("frequency filters need image input [N, H, W, C] or [H, W, C], got shape " +
                 shape_to_string(images.shape()));

@@ -24,8 +24,10 @@ enum class FrequencyFilter { LowPass, HighPass };
 std::string frequency_filter_name(FrequencyFilter filter);   // "lowpass", "highpass"
 FrequencyFilter parse_frequency_filter(const std::string&);  // throws Error
 
-// images: [N, H, W, C] or [H, W, C]; throws Error for other ranks, or a sigma
-// that is negative, not finite, or over 100.
+// Throws Error for a sigma that is negative, not finite, or over 100.
+void check_filter_sigma(double sigma);
+
+// images: [N, H, W, C] or [H, W, C]; throws Error for other ranks or a bad sigma.
 Tensor frequency_filter(const Tensor& images, FrequencyFilter filter, double sigma);
 
 }  // namespace igscope
